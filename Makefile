@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make run` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.requirements-installed
+NOTEBOOK := color_compression.ipynb
+EXECUTE := --execute --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False
+
+.PHONY: run test refresh lab bench clean
+
+# (Re)install when the virtual environment is missing or requirements.txt changed.
+$(READY): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.X")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# Execute the notebook in a fresh kernel; write build/color_compression.html and the compressed PNGs.
+run: $(READY)
+	mkdir -p build
+	$(BIN)/jupyter nbconvert --to html $(EXECUTE) --output-dir build $(NOTEBOOK)
+	@echo "Wrote build/color_compression.html and the compressed images in build/"
+
+# nbval re-executes the notebook against its stored outputs; the tests in tests/ run too.
+test: $(READY)
+	$(BIN)/python -m pytest
+
+# Re-execute the notebook in place (Restart & Run All) to refresh its stored outputs.
+refresh: $(READY)
+	$(BIN)/jupyter nbconvert --to notebook $(EXECUTE) --inplace $(NOTEBOOK)
+
+lab: $(READY)
+	$(BIN)/jupyter lab $(NOTEBOOK)
+
+# Speed, memory and quality figures (not a test); uses pngquant when it is installed.
+bench: $(READY)
+	$(BIN)/python benchmarks/compress_benchmark.py
+	$(BIN)/python benchmarks/notebook_runtime.py
+
+clean:
+	rm -rf build

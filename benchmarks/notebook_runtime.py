@@ -1,0 +1,68 @@
+"""Time the notebook under nbval against a minimal notebook, in the same run on the same machine.
+
+The budget (issue "Notebook runtime and stability"): the whole notebook takes at most 3x the time of a
+minimal notebook that imports the same libraries, loads the tulips, fits one KMeans(n_clusters=8) and
+shows one figure. Both are run REPEAT times through `python -m pytest --nbval-lax`; the medians are
+compared. Prints figures; it is not a test. Usage: python benchmarks/notebook_runtime.py [REPEAT]
+"""
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "color_compression.ipynb"
+BUDGET = 3.0
+
+MINIMAL_CELLS = [
+    """%matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image, ImageOps
+from skimage import color as skcolor
+from sklearn.cluster import KMeans""",
+    """with Image.open("images/tulips.jpg") as file:
+    pixels = np.asarray(ImageOps.exif_transpose(file).convert("RGB"))
+fit = KMeans(n_clusters=8, random_state=0).fit(pixels.reshape(-1, 3))""",
+    """plt.imshow(fit.cluster_centers_.round().astype(np.uint8)[fit.labels_].reshape(pixels.shape))
+plt.show()""",
+]
+
+
+def nbval_seconds(notebook, workdir):
+    """Wall time of one `pytest --nbval-lax` run of the notebook, from workdir."""
+    command = [sys.executable, "-m", "pytest", "-q", "-c", "/dev/null", "-p", "no:cacheprovider",
+               "--nbval-lax", "--nbval-current-env", str(notebook)]
+    start = time.perf_counter()
+    subprocess.run(command, cwd=workdir, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main():
+    repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copytree(ROOT / "images", work / "images")
+        full = work / NOTEBOOK.name
+        shutil.copy(NOTEBOOK, full)
+        minimal = work / "minimal.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in MINIMAL_CELLS]),
+                       minimal)
+        times = {"minimal": [], "full": []}
+        for _ in range(repeat):   # interleaved, so that both see the same machine load
+            times["minimal"].append(nbval_seconds(minimal, work))
+            times["full"].append(nbval_seconds(full, work))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    ratio = med["full"] / med["minimal"]
+    print(f"minimal notebook under nbval: median {med['minimal']:.1f} s  ({', '.join(f'{t:.1f}' for t in times['minimal'])})")
+    print(f"color_compression.ipynb:      median {med['full']:.1f} s  ({', '.join(f'{t:.1f}' for t in times['full'])})")
+    print(f"ratio {ratio:.2f}x (budget {BUDGET:.0f}x): {'within' if ratio <= BUDGET else 'OVER'} budget")
+
+
+if __name__ == "__main__":
+    main()
