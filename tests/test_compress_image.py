@@ -1,0 +1,260 @@
+"""The contract of compress_image, checked on small images the tests make (and on the tulips for quality)."""
+import hashlib
+import io
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.cluster import KMeans
+
+from conftest import ROOT
+
+TULIPS = ROOT / "images" / "tulips.jpg"
+
+
+def photo_like(width=48, height=32, seed=1):
+    """A small RGB test image: smooth gradients plus noise, so it has many distinct colours."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([255 * x / width, 255 * y / height, 128 + 100 * np.sin(x / 5.0)], axis=-1)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def rgb_of(image):
+    return np.asarray(image.convert("RGB"))
+
+
+def distinct_colours(image):
+    return len(np.unique(rgb_of(image).reshape(-1, 3), axis=0))
+
+
+def psnr(a, b):
+    return 10 * np.log10(255 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+# --- result: type, size, mode, palette --------------------------------------------------------------
+
+def test_opaque_photo_gives_a_palette_image_of_the_same_size(helpers):
+    result = helpers.compress_image(Image.fromarray(photo_like()), 8, seed=0)
+    assert isinstance(result, Image.Image)
+    assert result.mode == "P" and result.size == (48, 32)
+    assert 1 < distinct_colours(result) <= 8
+
+
+def test_palette_is_the_kmeans_centroids(helpers):
+    """Each colour is the rounded mean of the pixels that get it, as K-means' update step demands."""
+    pixels = photo_like()
+    result = helpers.compress_image(Image.fromarray(pixels), 4, seed=0)
+    index = np.asarray(result)
+    palette = np.array(result.getpalette()[:3 * 4]).reshape(-1, 3)
+    for label in np.unique(index):
+        mean = pixels[index == label].mean(axis=0)
+        assert np.all(np.abs(palette[label] - mean) <= 1.0), (palette[label], mean)
+
+
+@pytest.mark.parametrize("n_colors", [1, 2, 16, 256])
+def test_never_more_colours_than_asked(helpers, n_colors):
+    result = helpers.compress_image(Image.fromarray(photo_like(64, 64)), n_colors, seed=0)
+    assert distinct_colours(result) <= n_colors
+
+
+def test_saves_as_an_indexed_png(helpers, tmp_path):
+    path = tmp_path / "out.png"
+    helpers.compress_image(Image.fromarray(photo_like()), 16, seed=0).save(path)
+    with Image.open(path) as saved:
+        assert saved.mode == "P"
+        assert saved.format == "PNG"
+
+
+def test_accepts_str_and_pathlike(helpers, tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo_like()).save(path)
+    by_path = helpers.compress_image(path, 8, seed=3)
+    by_str = helpers.compress_image(str(path), 8, seed=3)
+    assert by_path.tobytes() == by_str.tobytes() and by_path.getpalette() == by_str.getpalette()
+
+
+def test_exif_orientation_is_applied(helpers, tmp_path):
+    """A phone photo stored 48 x 32 with 'rotate 90' in its EXIF is displayed 32 x 48."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(photo_like()).save(path, exif=exif)
+    assert helpers.compress_image(path, 8).size == (32, 48)
+
+
+# --- modes -------------------------------------------------------------------------------------------
+
+def make_mode(mode):
+    """A small image in the given Pillow mode, made from the test photo."""
+    rgb = Image.fromarray(photo_like())
+    if mode == "P+transparency":
+        image = rgb.quantize(64)
+        image.info["transparency"] = 0
+        return image
+    if mode == "RGBA" or mode == "LA":
+        image = rgb.convert(mode)
+        alpha = np.tile(np.linspace(0, 255, 48).astype(np.uint8), (32, 1))
+        image.putalpha(Image.fromarray(alpha))
+        return image
+    if mode == "P":
+        return rgb.quantize(64)
+    return rgb.convert(mode)
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("RGB", "P"), ("L", "P"), ("P", "P"), ("CMYK", "P"), ("1", "P"),
+    ("RGBA", "RGBA"), ("LA", "RGBA"), ("P+transparency", "RGBA"),
+])
+def test_every_usual_mode_works(helpers, mode, expected):
+    result = helpers.compress_image(make_mode(mode), 8, seed=0)
+    assert result.mode == expected and result.size == (48, 32)
+    assert distinct_colours(result) <= 8
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P+transparency"])
+def test_alpha_channel_is_unchanged(helpers, mode):
+    image = make_mode(mode)
+    alpha = np.asarray(image.convert("RGBA"))[..., 3]
+    result = helpers.compress_image(image, 8, seed=0)
+    assert np.array_equal(np.asarray(result)[..., 3], alpha)
+
+
+def test_fully_transparent_pixels_do_not_pull_the_palette(helpers):
+    """Half the image is invisible bright red: the palette is fitted to the visible half only."""
+    pixels = np.zeros((20, 40, 4), dtype=np.uint8)
+    pixels[:, :20] = (0, 0, 255, 255)            # visible blue
+    pixels[:, 20:] = (255, 0, 0, 0)              # invisible red
+    pixels[:, :20, 1] = np.arange(20, dtype=np.uint8) * 10   # visible shades of blue-green
+    result = np.asarray(helpers.compress_image(Image.fromarray(pixels), 2, seed=0))
+    assert np.array_equal(result[..., 3], pixels[..., 3])
+    assert result[:, 20:, 0].max() == 0, "no palette colour is red: invisible pixels did not count"
+
+
+def test_grayscale_stays_gray(helpers):
+    result = helpers.compress_image(make_mode("L"), 8, seed=0)
+    rgb = rgb_of(result)
+    assert np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(helpers, tmp_path):
+    """A 16-bit scan from black to white keeps its gradient (Pillow's convert('RGB') turns it white)."""
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (16, 1))
+    path = tmp_path / "scan16.png"
+    Image.fromarray(ramp).save(path)
+    with Image.open(path) as opened:
+        assert opened.mode.startswith("I")
+    result = rgb_of(helpers.compress_image(path, 8, seed=0))[..., 0]
+    assert result[:, 0].max() < 40 and result[:, -1].min() > 215
+    assert abs(float(result.mean()) - 127.5) < 10
+
+
+# --- n_colors ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad, error", [
+    (0, ValueError), (-3, ValueError), (257, ValueError),
+    (16.0, TypeError), ("16", TypeError), (True, TypeError), (None, TypeError),
+])
+def test_bad_n_colors_says_what_is_allowed(helpers, bad, error):
+    with pytest.raises(error, match="1 to 256"):
+        helpers.compress_image(Image.fromarray(photo_like()), bad)
+
+
+def test_numpy_integer_n_colors_is_accepted(helpers):
+    assert helpers.compress_image(Image.fromarray(photo_like()), np.int64(4)).mode == "P"
+
+
+def test_few_colours_are_kept_exactly(helpers):
+    colours = np.array([[255, 0, 0], [0, 128, 0], [10, 20, 30], [250, 250, 250], [1, 2, 3]], dtype=np.uint8)
+    pixels = colours[np.random.default_rng(0).integers(0, 5, size=(30, 30))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = helpers.compress_image(Image.fromarray(pixels), 8)
+    assert np.array_equal(rgb_of(result), pixels)
+
+
+@pytest.mark.parametrize("n_distinct, n_colors", [(17, 16), (40, 32), (300, 256), (3, 3), (9, 1)])
+def test_no_convergence_warning_reaches_the_user(helpers, n_distinct, n_colors):
+    """Few distinct colours, most of them rare, is where scikit-learn warns about duplicate points."""
+    rng = np.random.default_rng(n_distinct)
+    colours = rng.integers(0, 256, size=(n_distinct, 3), dtype=np.uint8)
+    choice = np.where(rng.random((40, 40)) < 0.9, 0, rng.integers(0, n_distinct, size=(40, 40)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = helpers.compress_image(Image.fromarray(colours[choice]), n_colors, seed=0)
+    assert distinct_colours(result) <= n_colors
+
+
+# --- bad files, untouched input ----------------------------------------------------------------------
+
+def truncated_jpeg(path):
+    buffer = io.BytesIO()
+    Image.fromarray(photo_like(200, 200)).save(buffer, "JPEG")
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "empty", "truncated", "directory"])
+def test_bad_file_raises_an_error_that_names_it(helpers, tmp_path, kind):
+    path = tmp_path / f"bad_{kind}.jpg"
+    if kind == "text":
+        path.write_text("not an image")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        truncated_jpeg(path)
+    elif kind == "directory":
+        path.mkdir()
+    with pytest.raises((OSError, ValueError)) as raised:
+        helpers.compress_image(path, 8)
+    assert str(path) in str(raised.value)
+
+
+def test_source_of_another_type_is_a_type_error(helpers):
+    with pytest.raises(TypeError, match="path or a PIL.Image.Image"):
+        helpers.compress_image(np.zeros((4, 4, 3), dtype=np.uint8), 8)
+
+
+def test_input_file_is_never_modified(helpers, tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo_like()).save(path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+    helpers.compress_image(path, 4)
+    assert (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_input_image_object_is_not_modified(helpers):
+    image = make_mode("RGBA")
+    before = (image.mode, image.size, image.tobytes())
+    helpers.compress_image(image, 4)
+    assert (image.mode, image.size, image.tobytes()) == before
+
+
+# --- reproducible, and as good as the best of 20 runs ------------------------------------------------
+
+def test_same_input_and_seed_give_the_same_output(helpers):
+    image = Image.fromarray(photo_like(64, 64))
+    first, second = (helpers.compress_image(image, 16, seed=7) for _ in range(2))
+    assert first.tobytes() == second.tobytes() and first.getpalette() == second.getpalette()
+
+
+@pytest.fixture(scope="module")
+def tulips():
+    """The tulips' pixels, distinct colours and their counts."""
+    pixels = np.asarray(Image.open(TULIPS).convert("RGB"))
+    colours, index, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_inverse=True, return_counts=True)
+    return pixels, colours, index.ravel(), counts
+
+
+@pytest.mark.parametrize("k", [8, 16, 32])
+def test_quality_within_a_tenth_of_a_db_of_the_best_of_20_runs(helpers, tulips, k):
+    """Best of 20 K-means runs, fitted on the distinct colours weighted by their counts (the same
+    objective as on all pixels), each pixel mapped to its nearest rounded centroid."""
+    pixels, colours, index, counts = tulips
+    best = KMeans(n_clusters=k, n_init=20, random_state=0).fit(colours, sample_weight=counts)
+    palette = np.rint(best.cluster_centers_)
+    nearest = ((colours[:, None, :].astype(float) - palette[None]) ** 2).sum(axis=2).argmin(axis=1)
+    reference = psnr(pixels, palette[nearest][index].reshape(pixels.shape))
+    result = psnr(pixels, rgb_of(helpers.compress_image(TULIPS, k)))
+    assert result >= reference - 0.1, f"k={k}: {result:.3f} dB against best of 20 {reference:.3f} dB"
