@@ -1,0 +1,194 @@
+"""Speed, peak memory and quality of compress_image against K-means and pngquant. Prints figures; not a test.
+
+For the tulips (k = 8, 16, 32) and a generated 24-megapixel photo (k = 16), each method runs in a
+process of its own, reading a PNG file and writing a PNG file, so that its time and its peak memory
+(the peak resident set size of that process, Python and its libraries included: VmHWM for the Python
+methods, GNU time's figure for pngquant when /usr/bin/time is installed) are its own:
+
+- compress_image        the notebook's function (cells tagged `helpers`), plus saving the result;
+- KMeans, 1 run         scikit-learn KMeans(n_init=1) on all pixels, the tutorial's straightforward code;
+- KMeans, best of 20    KMeans(n_init=20): on all pixels for the tulips; for the 24-megapixel photo on
+                        its distinct colours weighted by their counts, the same objective, as 20 runs on
+                        24 million pixels would take too long;
+- pngquant              `pngquant --speed 1 --nofs` (Debian's pngquant package), when it is installed.
+
+Times are the median of REPEAT runs; for the Python methods they exclude the start of Python and the
+import of the libraries, and compress_image's first call in its process is a warm-up, not counted.
+The K-means references run once. PSNR compares the written PNG with the input.
+Usage: python benchmarks/compress_benchmark.py [--repeat N] [--no-big]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+TULIPS = ROOT / "images" / "tulips.jpg"
+BIG_SIZE = (6000, 4000)
+SEED = 0
+
+
+def make_big_photo(path):
+    """A 24-megapixel 'photo': the tulips enlarged with Lanczos, plus +-3 levels of sensor-like noise."""
+    with Image.open(TULIPS) as photo:
+        pixels = np.asarray(photo.convert("RGB").resize(BIG_SIZE, Image.Resampling.LANCZOS), dtype=np.int16)
+    noise = np.random.default_rng(SEED).integers(-3, 4, size=pixels.shape, dtype=np.int16)
+    Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8)).save(path, compress_level=1)
+
+
+def psnr(path_a, path_b):
+    """PSNR in dB between two image files, computed in row blocks to keep memory small."""
+    with Image.open(path_a) as a, Image.open(path_b) as b:
+        a, b = np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB"))
+    total = 0
+    for start in range(0, a.shape[0], 256):
+        diff = a[start:start + 256].astype(np.int32) - b[start:start + 256]
+        total += int(np.einsum("ijk,ijk->", diff, diff, dtype=np.int64))
+    return 10 * np.log10(255 ** 2 / (total / a.size))
+
+
+# --- the methods, each run in a worker process ------------------------------------------------------
+
+def run_compress_image(source, target, k):
+    from notebook_code import load_tagged_code
+    load_tagged_code("helpers").compress_image(source, k, seed=SEED).save(target)
+
+
+def run_kmeans(source, target, k, n_init):
+    from sklearn.cluster import KMeans
+    with Image.open(source) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    points = pixels.reshape(-1, 3)
+    if n_init > 1 and len(points) > 1_000_000:   # same objective on distinct colours with weights
+        points, index, counts = np.unique(points, axis=0, return_inverse=True, return_counts=True)
+        fit = KMeans(k, n_init=n_init, random_state=SEED).fit(points, sample_weight=counts)
+        labels = fit.labels_[index.ravel()]
+    else:
+        fit = KMeans(k, n_init=n_init, random_state=SEED).fit(points)
+        labels = fit.labels_
+    palette = np.clip(np.rint(fit.cluster_centers_), 0, 255).astype(np.uint8)
+    result = Image.frombytes("P", pixels.shape[1::-1], labels.astype(np.uint8).tobytes())
+    result.putpalette(palette.ravel().tolist())
+    result.save(target)
+
+
+METHODS = {
+    "compress_image": lambda s, t, k: run_compress_image(s, t, k),
+    "KMeans, 1 run": lambda s, t, k: run_kmeans(s, t, k, 1),
+    "KMeans, best of 20": lambda s, t, k: run_kmeans(s, t, k, 20),
+}
+
+
+def peak_rss_mib():
+    """This process's peak resident set size (VmHWM, Linux), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def worker(method, source, target, k, repeat):
+    """Run one method (after importing what it needs) and print its times and peak memory as JSON."""
+    import sklearn.cluster  # noqa: F401 (imported before timing, as a user's session would have it)
+    from notebook_code import load_tagged_code  # noqa: F401
+    times = []
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        METHODS[method](source, target, k)
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"times": times[1:] if repeat > 0 else times, "peak": peak_rss_mib()}))
+
+
+def run_worker(*args):
+    """Run this script as a worker process with these arguments; return what it printed as JSON."""
+    output = subprocess.run([sys.executable, __file__, *map(str, args)], check=True, capture_output=True, text=True)
+    return json.loads(output.stdout)
+
+
+def run_pngquant(source, target, k):
+    """Time pngquant once; its peak memory comes from GNU time when installed (else None)."""
+    command = ["pngquant", "--speed", "1", "--nofs", "--force", "--output", str(target), str(k), str(source)]
+    gnu_time = Path("/usr/bin/time").exists()
+    if gnu_time:
+        command = ["/usr/bin/time", "-f", "%M"] + command
+    start = time.perf_counter()
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    peak = int(done.stderr.strip().splitlines()[-1]) / 1024 if gnu_time else None
+    return seconds, peak
+
+
+def benchmark(name, source, ks, repeat, tmp, methods):
+    print(f"\n## {name}")
+    for k in ks:
+        print(f"\nk = {k}          method                      time (median)   peak RSS    PSNR")
+        rows = {}
+        for method in methods:
+            target = tmp / f"out_{k}_{method.replace(' ', '_').replace(',', '')}.png"
+            if method == "pngquant":
+                runs = [run_pngquant(source, target, k) for _ in range(repeat)]
+                times, peak = [t for t, _ in runs], max((p for _, p in runs if p is not None), default=None)
+            else:
+                done = run_worker("--worker", method, source, target, k, repeat if method == "compress_image" else 0)
+                times, peak = done["times"], done["peak"]
+            rows[method] = (statistics.median(times), peak, run_worker("--psnr", source, target))
+            seconds, peak, quality = rows[method]
+            memory = f"{peak:7.0f} MiB" if peak is not None else "    n/a    "
+            print(f"        {method:30s} {seconds:9.3f} s   {memory}   {quality:6.2f} dB")
+        ours = rows["compress_image"]
+        best = rows["KMeans, best of 20"][2]
+        print(f"        compress_image PSNR - best of 20: {ours[2] - best:+.3f} dB (goal: at least -0.1 dB)")
+        if "pngquant" in rows:
+            pq = rows["pngquant"]
+            print(f"        compress_image time / pngquant time: {ours[0] / pq[0]:.2f}x (goal: at most 1.5x); "
+                  f"PSNR - pngquant: {ours[2] - pq[2]:+.2f} dB (goal: at least 0)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-big", action="store_true", help="skip the 24-megapixel photo")
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--psnr", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--make-big", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:   # the heavy work runs in child processes, so that the parent stays small
+        method, source, target, k, repeat = args.worker
+        worker(method, source, target, int(k), int(repeat))
+        return
+    if args.psnr:
+        print(json.dumps(psnr(*args.psnr)))
+        return
+    if args.make_big:
+        make_big_photo(args.make_big)
+        print("null")
+        return
+    methods = list(METHODS) + (["pngquant"] if shutil.which("pngquant") else [])
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; pngquant: "
+          f"{subprocess.run(['pngquant', '--version'], capture_output=True, text=True).stdout.strip() if 'pngquant' in methods else 'not installed'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        tulips_png = tmp / "tulips.png"
+        with Image.open(TULIPS) as photo:
+            photo.convert("RGB").save(tulips_png)
+        benchmark("tulips, 500 x 318 pixels", tulips_png, [8, 16, 32], args.repeat, tmp, methods)
+        if not args.no_big:
+            big = tmp / "big.png"
+            run_worker("--make-big", big)
+            benchmark("generated photo, 6000 x 4000 = 24 megapixels", big, [16], max(1, args.repeat // 2), tmp,
+                      methods)
+
+
+if __name__ == "__main__":
+    main()
