@@ -3,7 +3,8 @@
 The budget (issue "Notebook runtime and stability"): the whole notebook takes at most 3x the time of a
 minimal notebook that imports the same libraries, loads the tulips, fits one KMeans(n_clusters=8) and
 shows one figure. Both are run REPEAT times through `python -m pytest --nbval-lax`; the medians are
-compared. Prints figures; it is not a test. Usage: python benchmarks/notebook_runtime.py [REPEAT]
+compared. It first prints the slowest cells of one execution (where the time goes). Prints figures;
+it is not a test. Usage: python benchmarks/notebook_runtime.py [REPEAT]
 """
 import shutil
 import statistics
@@ -43,6 +44,25 @@ def nbval_seconds(notebook, workdir):
     return time.perf_counter() - start
 
 
+def cell_profile(notebook, workdir, top=8):
+    """Execute the notebook once with nbclient and print its slowest code cells: where the time goes."""
+    from datetime import datetime
+
+    from nbclient import NotebookClient
+
+    executed = nbformat.read(notebook, as_version=4)
+    NotebookClient(executed, timeout=600, record_timing=True, resources={"metadata": {"path": str(workdir)}}).execute()
+    rows = []
+    for number, cell in enumerate((c for c in executed.cells if c.cell_type == "code"), 1):
+        stamps = cell.metadata.get("execution", {})
+        start = datetime.fromisoformat(stamps["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(stamps["shell.execute_reply"].replace("Z", "+00:00"))
+        rows.append(((end - start).total_seconds(), number, cell.source.splitlines()[0][:70]))
+    print(f"slowest code cells of {notebook.name} (of {sum(r[0] for r in rows):.1f} s in cells):")
+    for seconds, number, first_line in sorted(rows, reverse=True)[:top]:
+        print(f"  cell {number:2d}  {seconds:5.2f} s  {first_line}")
+
+
 def main():
     repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,6 +73,7 @@ def main():
         minimal = work / "minimal.ipynb"
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in MINIMAL_CELLS]),
                        minimal)
+        cell_profile(full, work)
         times = {"minimal": [], "full": []}
         for _ in range(repeat):   # interleaved, so that both see the same machine load
             times["minimal"].append(nbval_seconds(minimal, work))
