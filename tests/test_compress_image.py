@@ -258,3 +258,11 @@ def test_quality_within_a_tenth_of_a_db_of_the_best_of_20_runs(helpers, tulips, 
     reference = psnr(pixels, palette[nearest][index].reshape(pixels.shape))
     result = psnr(pixels, rgb_of(helpers.compress_image(TULIPS, k)))
     assert result >= reference - 0.1, f"k={k}: {result:.3f} dB against best of 20 {reference:.3f} dB"
+
+
+def test_32_bit_integer_mode_is_read_as_16_or_8_bit(helpers):
+    """Mode 'I' holds 16-bit scans (scaled) or 8-bit values (kept): neither turns black nor white."""
+    ramp = np.tile(np.arange(0, 256, 4, dtype=np.int32), (8, 1))
+    for values in (ramp, ramp * 257):
+        result = rgb_of(helpers.compress_image(Image.fromarray(values), 8, seed=0))[..., 0]
+        assert result[:, 0].max() < 40 and result[:, -1].min() > 215
