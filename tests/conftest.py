@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from notebook_code import NOTEBOOK, ROOT, load_tagged_code, tagged_cells  # noqa: F401 (re-exported)
+from notebook_code import NOTEBOOK, load_tagged_code
 
 
 @pytest.fixture(scope="session")

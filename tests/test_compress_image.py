@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from sklearn.cluster import KMeans
 
-from conftest import ROOT
+from notebook_code import ROOT
 
 TULIPS = ROOT / "images" / "tulips.jpg"
 

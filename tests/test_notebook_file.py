@@ -1,12 +1,11 @@
 """The notebook as a file: valid, run once top to bottom, clean outputs, credit, parameters, size."""
 import hashlib
-import json
 import re
 
 import nbformat
 import pytest
 
-from conftest import NOTEBOOK, ROOT, tagged_cells
+from notebook_code import NOTEBOOK, ROOT, tagged_cells
 
 MAX_BYTES = 3_000_000
 PHOTO_SHA256 = "f5921912645a62638fe780a9a39f4a4a61ebccfd46480648a26b0a9b00bb66fb"
