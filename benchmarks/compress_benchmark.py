@@ -160,24 +160,18 @@ def benchmark(name, source, ks, repeat, tmp, methods):
 def quality_on_sample_photos(seeds=range(6)):
     """compress_image against the best of 20 K-means runs on scikit-image's sample photos, every seed."""
     from notebook_code import load_tagged_code
+    from reference import best_of_kmeans_psnr, psnr as array_psnr
     from skimage import data
-    from sklearn.cluster import KMeans
 
     compress_image = load_tagged_code("helpers").compress_image
     print("\n## quality on scikit-image's sample photos: compress_image PSNR - best of 20, worst of seeds 0-5")
     worst = []
     for name in ("astronaut", "coffee", "chelsea"):
         pixels = getattr(data, name)()
-        colours, index, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_inverse=True, return_counts=True)
         for k in (8, 16, 32):
-            best = KMeans(k, n_init=20, random_state=SEED).fit(colours, sample_weight=counts)
-            palette = np.rint(best.cluster_centers_)
-            nearest = ((colours[:, None, :].astype(float) - palette[None]) ** 2).sum(axis=2).argmin(axis=1)
-            reference = 10 * np.log10(255 ** 2 / np.mean((palette[nearest][index.ravel()] - pixels.reshape(-1, 3)) ** 2))
-            gaps = []
-            for seed in seeds:
-                result = np.asarray(compress_image(Image.fromarray(pixels), k, seed=seed).convert("RGB"))
-                gaps.append(10 * np.log10(255 ** 2 / np.mean((result.astype(float) - pixels) ** 2)) - reference)
+            reference = best_of_kmeans_psnr(pixels, k, seed=SEED)
+            gaps = [array_psnr(pixels, np.asarray(compress_image(Image.fromarray(pixels), k, seed=seed).convert("RGB")))
+                    - reference for seed in seeds]
             worst.append(min(gaps))
             print(f"        {name:10s} k = {k:2d}: worst {min(gaps):+.3f} dB, mean {np.mean(gaps):+.3f} dB")
     print(f"        runs within 0.1 dB: all {len(worst) * len(seeds)}" if min(worst) >= -0.1
