@@ -146,6 +146,14 @@ def test_16_bit_grayscale_is_scaled_not_clipped(helpers, tmp_path):
     assert abs(float(result.mean()) - 127.5) < 10
 
 
+def test_32_bit_integer_mode_is_read_as_16_or_8_bit(helpers):
+    """Mode 'I' holds 16-bit scans (scaled) or 8-bit values (kept): neither turns black nor white."""
+    ramp = np.tile(np.arange(0, 256, 4, dtype=np.int32), (8, 1))
+    for values in (ramp, ramp * 257):
+        result = rgb_of(helpers.compress_image(Image.fromarray(values), 8, seed=0))[..., 0]
+        assert result[:, 0].max() < 40 and result[:, -1].min() > 215
+
+
 # --- n_colors ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad, error", [
