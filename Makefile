@@ -34,17 +34,17 @@ lab: $(READY)
 
 # Speed, memory and quality figures (not a test); uses pngquant when it is installed.
 bench: $(READY)
-	$(BIN)/python benchmarks/compress_benchmark.py
-	$(BIN)/python benchmarks/notebook_runtime.py
+	$(BIN)/python -m benchmarks.compress_benchmark
+	$(BIN)/python -m benchmarks.notebook_runtime
 
 # Regenerate images/tulips_k16.png, the result shown in README.md (credit kept in the PNG's metadata).
 readme-image: $(READY)
-	$(BIN)/python -c 'import sys; sys.path.insert(0, "tests"); from notebook_code import load_tagged_code; \
+	$(BIN)/python -c 'from colorquant import compress_image; \
 	from PIL.PngImagePlugin import PngInfo; info = PngInfo(); \
 	info.add_text("Title", "Tulips by Dan Kamminga, reduced to 16 colours by compress_image (a changed version)"); \
 	info.add_text("Copyright", "CC BY 2.0, https://creativecommons.org/licenses/by/2.0/"); \
 	info.add_text("Source", "https://www.flickr.com/photos/dankamminga/11746080/"); \
-	load_tagged_code().compress_image("images/tulips.jpg", 16, seed=0).save("images/tulips_k16.png", pnginfo=info)'
+	compress_image("images/tulips.jpg", 16, seed=0).save("images/tulips_k16.png", pnginfo=info)'
 
 clean:
 	rm -rf build

@@ -5,7 +5,7 @@ process of its own, reading a PNG file and writing a PNG file, so that its time 
 (the peak resident set size of that process, Python and its libraries included: VmHWM for the Python
 methods, GNU time's figure for pngquant when /usr/bin/time is installed) are its own:
 
-- compress_image        the notebook's function (cells tagged `helpers`), plus saving the result;
+- compress_image        colorquant.compress_image, plus saving the result;
 - KMeans, 1 run         scikit-learn KMeans(n_init=1) on all pixels, the tutorial's straightforward code;
 - KMeans, best of 20    KMeans(n_init=20): on all pixels for the tulips; for the 24-megapixel photo on
                         its distinct colours weighted by their counts, the same objective, as 20 runs on
@@ -17,7 +17,7 @@ Last, quality only: compress_image against the best of 20 runs on scikit-image's
 Times are the median of REPEAT runs; for the Python methods they exclude the start of Python and the
 import of the libraries, and compress_image's first call in its process is a warm-up, not counted.
 The K-means references run once. PSNR compares the written PNG with the input.
-Usage: python benchmarks/compress_benchmark.py [--repeat N] [--no-big]
+Usage, from the repository root: python -m benchmarks.compress_benchmark [--repeat N] [--no-big]
 """
 import argparse
 import json
@@ -33,8 +33,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.reference import best_of_kmeans_psnr
+from colorquant import compress_image, psnr
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 TULIPS = ROOT / "images" / "tulips.jpg"
 BIG_SIZE = (6000, 4000)
@@ -49,22 +51,16 @@ def make_big_photo(path):
     Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8)).save(path, compress_level=1)
 
 
-def psnr(path_a, path_b):
-    """PSNR in dB between two image files, computed in row blocks to keep memory small."""
+def file_psnr(path_a, path_b):
+    """PSNR in dB between two image files."""
     with Image.open(path_a) as a, Image.open(path_b) as b:
-        a, b = np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB"))
-    total = 0
-    for start in range(0, a.shape[0], 256):
-        diff = a[start:start + 256].astype(np.int32) - b[start:start + 256]
-        total += int(np.einsum("ijk,ijk->", diff, diff, dtype=np.int64))
-    return 10 * np.log10(255 ** 2 / (total / a.size))
+        return psnr(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
 
 
 # --- the methods, each run in a worker process ------------------------------------------------------
 
 def run_compress_image(source, target, k):
-    from notebook_code import load_tagged_code
-    load_tagged_code("helpers").compress_image(source, k, seed=SEED).save(target)
+    compress_image(source, k, seed=SEED).save(target)
 
 
 def run_kmeans(source, target, k, n_init):
@@ -103,7 +99,6 @@ def peak_rss_mib():
 def worker(method, source, target, k, repeat):
     """Run one method (after importing what it needs) and print its times and peak memory as JSON."""
     import sklearn.cluster  # noqa: F401 (imported before timing, as a user's session would have it)
-    from notebook_code import load_tagged_code  # noqa: F401
     times = []
     for _ in range(repeat + 1):
         start = time.perf_counter()
@@ -114,7 +109,8 @@ def worker(method, source, target, k, repeat):
 
 def run_worker(*args):
     """Run this script as a worker process with these arguments; return what it printed as JSON."""
-    output = subprocess.run([sys.executable, __file__, *map(str, args)], check=True, capture_output=True, text=True)
+    output = subprocess.run([sys.executable, "-m", "benchmarks.compress_benchmark", *map(str, args)], cwd=ROOT,
+                            check=True, capture_output=True, text=True)
     return json.loads(output.stdout)
 
 
@@ -159,18 +155,14 @@ def benchmark(name, source, ks, repeat, tmp, methods):
 
 def quality_on_sample_photos(seeds=range(6)):
     """compress_image against the best of 20 K-means runs on scikit-image's sample photos, every seed."""
-    from notebook_code import load_tagged_code
-    from reference import best_of_kmeans_psnr, psnr as array_psnr
     from skimage import data
-
-    compress_image = load_tagged_code("helpers").compress_image
     print("\n## quality on scikit-image's sample photos: compress_image PSNR - best of 20, worst of seeds 0-5")
     worst = []
     for name in ("astronaut", "coffee", "chelsea"):
         pixels = getattr(data, name)()
         for k in (8, 16, 32):
             reference = best_of_kmeans_psnr(pixels, k, seed=SEED)
-            gaps = [array_psnr(pixels, np.asarray(compress_image(Image.fromarray(pixels), k, seed=seed).convert("RGB")))
+            gaps = [psnr(pixels, np.asarray(compress_image(Image.fromarray(pixels), k, seed=seed).convert("RGB")))
                     - reference for seed in seeds]
             worst.append(min(gaps))
             print(f"        {name:10s} k = {k:2d}: worst {min(gaps):+.3f} dB, mean {np.mean(gaps):+.3f} dB")
@@ -191,7 +183,7 @@ def main():
         worker(method, source, target, int(k), int(repeat))
         return
     if args.psnr:
-        print(json.dumps(psnr(*args.psnr)))
+        print(json.dumps(file_psnr(*args.psnr)))
         return
     if args.make_big:
         make_big_photo(args.make_big)

@@ -4,8 +4,10 @@ The budget (issue "Notebook runtime and stability"): the whole notebook takes at
 minimal notebook that imports the same libraries, loads the tulips, fits one KMeans(n_clusters=8) and
 shows one figure. Both are run REPEAT times through `python -m pytest --nbval-lax`; the medians are
 compared. It first prints the slowest cells of one execution (where the time goes). Prints figures;
-it is not a test. Usage: python benchmarks/notebook_runtime.py [REPEAT]
+it is not a test. The notebooks run in a temporary directory, with the repository root on PYTHONPATH
+so that `import colorquant` works there. Usage: python benchmarks/notebook_runtime.py [REPEAT]
 """
+import os
 import shutil
 import statistics
 import subprocess
@@ -65,6 +67,7 @@ def cell_profile(notebook, workdir, top=8):
 
 def main():
     repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         shutil.copytree(ROOT / "images", work / "images")

@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from notebook_code import NOTEBOOK, ROOT, tagged_cells
+from nbfile import NOTEBOOK, ROOT, tagged_cells
 
 MAX_BYTES = 3_000_000
 PHOTO_SHA256 = "f5921912645a62638fe780a9a39f4a4a61ebccfd46480648a26b0a9b00bb66fb"
@@ -99,15 +99,6 @@ def test_seed_is_set_only_in_parameters(notebook):
             continue
         source = "".join(cell["source"])
         assert not re.search(r"random_state=\d|default_rng\(\d|seed=\d", source), source[:80]
-
-
-def test_helpers_cells_are_plain_python(notebook):
-    cells = tagged_cells(notebook, "helpers")
-    assert cells, "compress_image lives in cells tagged `helpers`"
-    for cell in cells:
-        source = "".join(cell["source"])
-        assert not re.search(r"^\s*[%!]", source, re.MULTILINE), "no IPython magics in helpers cells"
-        assert re.search(r"^import |^from ", source, re.MULTILINE), "helpers cells carry their own imports"
 
 
 def test_only_timing_outputs_are_ignored_by_nbval(notebook):

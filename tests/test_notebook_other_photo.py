@@ -7,7 +7,7 @@ from nbclient import NotebookClient
 from PIL import Image
 from skimage import data
 
-from notebook_code import NOTEBOOK, tagged_cells
+from nbfile import NOTEBOOK, tagged_cells
 
 
 def test_notebook_runs_on_another_photo(tmp_path):

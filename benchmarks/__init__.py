@@ -1,0 +1,1 @@
+"""Benchmarks and the quality reference; run from the repository root, e.g. `python -m benchmarks.compress_benchmark`."""

@@ -1,0 +1,222 @@
+"""Colour compression with K-means: `compress_image` reduces a photo to at most k colours.
+
+    from colorquant import compress_image
+    compress_image("photo.jpg", 16, seed=0).save("photo_k16.png")   # an indexed PNG
+
+The steps, each a function below: read the input; get RGBA pixels and alpha; weighted distinct
+colours; fit the palette; index the image; build the result.
+"""
+import numbers
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+
+MAX_COLORS = 256          # a PNG palette holds at most 256 colours
+HISTOGRAM_BITS = (4, 6)   # levels per channel (as bits) of the colour histograms the trial fits run on
+TRIALS = 5                # K-means++ starts; the best on the finer histogram is polished on every colour
+TRIAL_ITERATIONS = 10     # Lloyd iterations per trial fit: enough to rank the starts
+CHUNK = 1 << 22           # distances (rows x colours) or values computed per block, so memory stays flat
+FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
+CODE_BITS = 24            # one colour code: 8 bits each of red, green and blue
+RGB_MASK = (1 << CODE_BITS) - 1
+
+
+def check_n_colors(n_colors):
+    """Return n_colors if it is an int from 1 to 256, else raise TypeError or ValueError."""
+    if isinstance(n_colors, bool) or not isinstance(n_colors, numbers.Integral):
+        raise TypeError(f"n_colors must be an int from 1 to {MAX_COLORS}, got {n_colors!r}")
+    if not 1 <= n_colors <= MAX_COLORS:
+        raise ValueError(f"n_colors must be an int from 1 to {MAX_COLORS}, got {n_colors!r}")
+    return int(n_colors)
+
+
+# --- step 1: read the input ---------------------------------------------------------------------------
+
+def read_image(source):
+    """Read a path or a PIL image, fully decoded and turned upright by its EXIF orientation."""
+    if isinstance(source, Image.Image):
+        image, name = source, "the given image"
+    elif isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+        try:
+            with Image.open(name) as opened:
+                opened.load()
+                image = opened.copy()
+        except (OSError, ValueError, SyntaxError) as error:
+            raise OSError(f"cannot read image file {name!r}: {error}") from error
+    else:
+        raise TypeError(f"source must be a path or a PIL.Image.Image, got {type(source).__name__}")
+    return ImageOps.exif_transpose(image), name
+
+
+# --- step 2: get RGBA pixels and alpha ----------------------------------------------------------------
+
+def rgba_pixels(image, name):
+    """Return the pixels as an (H, W, 4) uint8 RGBA array, and whether the image has transparency."""
+    if image.mode.startswith("I"):
+        # 16-bit grayscale: scale 0..65535 to 0..255 (a plain convert("RGB") clips it to white).
+        # Mode "I" (32-bit) holds 16-bit scans too; with no value above 255 it is taken as 8-bit.
+        wide = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+        if image.mode != "I" or wide.max() > 255:
+            wide = (wide * 255 + 32767) // 65535
+        image = Image.fromarray(wide.astype(np.uint8))
+    try:
+        return np.asarray(image.convert("RGBA")), image.has_transparency_data
+    except ValueError as error:
+        raise ValueError(f"cannot convert {name} (mode {image.mode}) to RGB: {error}") from error
+
+
+# --- step 3: weighted distinct colours ----------------------------------------------------------------
+
+def color_codes(rgba):
+    """One 24-bit integer per pixel: red + 256 green + 65536 blue."""
+    # 24-bit packing: the 4 bytes of an RGBA pixel read as one little-endian uint32; masking the alpha
+    # byte leaves a code that sorts, counts and indexes far faster than rows of 3 values.
+    return rgba.view("<u4").reshape(-1) & RGB_MASK
+
+
+def count_colors(codes):
+    """Distinct 24-bit colour codes, sorted, and how many pixels have each."""
+    if codes.size >= FULL_COUNT_PIXELS:
+        counts = np.bincount(codes, minlength=1 << CODE_BITS)
+        distinct = np.flatnonzero(counts)
+        return distinct, counts[distinct]
+    return np.unique(codes, return_counts=True)
+
+
+def decode_colors(codes):
+    """The (N, 3) uint8 RGB colours of 24-bit colour codes."""
+    return np.stack([codes & 255, (codes >> 8) & 255, codes >> 16], axis=1).astype(np.uint8)
+
+
+def weighted_colors(codes, alpha):
+    """Distinct colour codes, their RGB colours and weights: pixel counts, fully transparent pixels not counted."""
+    distinct, counts = count_colors(codes)
+    weights = counts.astype(np.float64)
+    if alpha is not None and alpha.any():   # fully transparent pixels do not pull the palette
+        visible, visible_counts = count_colors(codes[alpha.reshape(-1) > 0])
+        weights[:] = 0
+        weights[np.searchsorted(distinct, visible)] = visible_counts
+    return distinct, decode_colors(distinct), weights
+
+
+# --- step 4: fit the palette --------------------------------------------------------------------------
+
+def nearest(colors, centers):
+    """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks."""
+    centers = np.asarray(centers, dtype=np.float64)
+    # Half-norm distance: |x - c|^2 = |x|^2 - 2 (x.c - |c|^2 / 2), and |x|^2 is the same for every
+    # centre, so the nearest centre is the argmin of |c|^2 / 2 - x.c: one matrix product per block.
+    half_norms = 0.5 * (centers ** 2).sum(axis=1)
+    step = max(1, CHUNK // len(centers))
+    labels = np.empty(len(colors), dtype=np.intp)
+    for start in range(0, len(colors), step):
+        block = np.asarray(colors[start:start + step], dtype=np.float64)
+        labels[start:start + step] = np.argmin(half_norms - block @ centers.T, axis=1)
+    return labels
+
+
+def color_histogram(colors, weights, bits):
+    """Merge colours into cells of a grid with 2**bits levels per channel: mean colour and weight per cell."""
+    cells = colors.astype(np.int64) >> (8 - bits)
+    cell_id = (cells[:, 0] << (2 * bits)) | (cells[:, 1] << bits) | cells[:, 2]
+    cell_weight = np.bincount(cell_id, weights=weights, minlength=1 << (3 * bits))
+    occupied = np.flatnonzero(cell_weight)
+    sums = np.stack([np.bincount(cell_id, weights=weights * colors[:, c])[occupied] for c in range(3)], axis=1)
+    return (sums / cell_weight[occupied, None]).astype(np.float32), cell_weight[occupied]
+
+
+def fit_kmeans(points, weights, n_colors, init, seed, n_init=1, max_iter=300):
+    """One seeded scikit-learn K-means fit on weighted points."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = KMeans(n_colors, init=init, n_init=n_init, max_iter=max_iter, random_state=seed)
+        return model.fit(points, sample_weight=weights)
+
+
+def fit_palette(colors, weights, n_colors, seed):
+    """K-means palette of weighted colours, and each colour's label: starts ranked on histograms, the best polished."""
+    exact = (colors.astype(np.float64), weights)
+    summaries = [color_histogram(colors, weights, bits) for bits in HISTOGRAM_BITS]
+    summaries = [s for s in summaries if len(s[0]) > n_colors]
+    if summaries:
+        best = None
+        for trial_seed in np.random.default_rng(seed).integers(2**31, size=TRIALS):
+            centers = "k-means++"
+            for points, point_weights in summaries:   # coarse first, then finer
+                fit = fit_kmeans(points, point_weights, n_colors, centers, trial_seed, max_iter=TRIAL_ITERATIONS)
+                centers = fit.cluster_centers_
+            if best is None or fit.inertia_ < best.inertia_:
+                best = fit
+        final = fit_kmeans(*exact, n_colors, best.cluster_centers_, seed)
+    else:
+        final = fit_kmeans(*exact, n_colors, "k-means++", seed, n_init=TRIALS)
+    palette = np.clip(np.rint(final.cluster_centers_), 0, 255).astype(np.uint8)
+    return palette, final.labels_
+
+
+# --- step 5: index the image --------------------------------------------------------------------------
+
+def index_image(codes, distinct, color_to_index, shape):
+    """The (H, W) uint8 palette index of every pixel, from its colour code."""
+    # Lookup table: one byte for each of the 2**24 possible colour codes (16 MiB), so mapping every pixel
+    # to its palette index is a single gather instead of a search per pixel.
+    lookup = np.zeros(1 << CODE_BITS, dtype=np.uint8)
+    lookup[distinct] = color_to_index
+    return lookup[codes].reshape(shape)
+
+
+# --- step 6: build the result -------------------------------------------------------------------------
+
+def palette_image(palette, index, alpha=None):
+    """A 'P' image from a palette and an index array, or an 'RGBA' image with this alpha channel."""
+    palette = np.asarray(palette, dtype=np.uint8)
+    index = np.asarray(index)
+    if alpha is not None:
+        return Image.fromarray(np.dstack([palette[index], alpha]))
+    height, width = index.shape
+    result = Image.frombytes("P", (width, height), index.astype(np.uint8).tobytes())
+    result.putpalette(palette.ravel().tolist())
+    return result
+
+
+def compress_image(source, n_colors=16, *, seed=0):
+    """Return a copy of the photo with at most n_colors colours, chosen by K-means (a 'P' or 'RGBA' image)."""
+    n_colors = check_n_colors(n_colors)
+    image, name = read_image(source)
+    rgba, has_alpha = rgba_pixels(image, name)
+    del image
+    alpha = rgba[..., 3] if has_alpha else None
+    codes = color_codes(rgba)
+    distinct, colors, weights = weighted_colors(codes, alpha)
+    if len(colors) <= n_colors:            # few colours already: keep them exactly
+        palette, color_to_index = colors, np.arange(len(colors))
+    else:
+        used = weights > 0
+        palette, labels = fit_palette(colors[used], weights[used], n_colors, seed)
+        color_to_index = np.empty(len(colors), dtype=np.intp)
+        color_to_index[used] = labels
+        color_to_index[~used] = nearest(colors[~used], palette)
+    index = index_image(codes, distinct, color_to_index, rgba.shape[:2])
+    return palette_image(palette, index, alpha)
+
+
+# --- measuring the result -----------------------------------------------------------------------------
+
+def psnr(original, compressed):
+    """Peak signal-to-noise ratio in dB of two uint8 arrays of the same shape, computed in blocks of rows."""
+    original, compressed = np.asarray(original), np.asarray(compressed)
+    if original.shape != compressed.shape or original.ndim < 2:
+        raise ValueError(f"psnr needs two image arrays of the same shape, got {original.shape} and {compressed.shape}")
+    rows = max(1, CHUNK // original[0].size)
+    total = 0
+    for start in range(0, len(original), rows):
+        diff = (original[start:start + rows].astype(np.int64) - compressed[start:start + rows]).ravel()
+        total += int(diff @ diff)
+    if total == 0:
+        return float("inf")
+    return float(10 * np.log10(255 ** 2 * original.size / total))
