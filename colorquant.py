@@ -16,6 +16,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
 MAX_COLORS = 256          # a PNG palette holds at most 256 colours
+MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
 HISTOGRAM_BITS = (4, 6)   # levels per channel (as bits) of the colour histograms the trial fits run on
 TRIALS = 5                # K-means++ starts; the best on the finer histogram is polished on every colour
 TRIAL_ITERATIONS = 10     # Lloyd iterations per trial fit: enough to rank the starts
@@ -23,6 +24,8 @@ CHUNK = 1 << 22           # distances (rows x colours) or values computed per bl
 FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
 CODE_BITS = 24            # one colour code: 8 bits each of red, green and blue
 RGB_MASK = (1 << CODE_BITS) - 1
+ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name its colour space
+ARRAY_MODES = {1: "L", 3: "RGB", 4: "RGBA"}   # Pillow mode of an array by its number of channels
 
 
 def check_n_colors(n_colors):
@@ -34,23 +37,82 @@ def check_n_colors(n_colors):
     return int(n_colors)
 
 
+def check_seed(seed):
+    """Return seed if it is None or an int from 0 to 2**32 - 1, else raise TypeError or ValueError."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int from 0 to 2**32 - 1 or None, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an int from 0 to 2**32 - 1 or None, got {seed!r}")
+    return int(seed)
+
+
 # --- step 1: read the input ---------------------------------------------------------------------------
 
+def scale_16_to_8(values):
+    """16-bit values (0..65535) rounded to 8 bits (0..255), as uint8."""
+    return ((np.asarray(values, dtype=np.int64) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def array_image(array):
+    """A PIL image of a NumPy array (H, W), (H, W, 3) or (H, W, 4): uint8, uint16, or float in [0, 1]."""
+    if array.dtype == np.uint8:
+        pixels = array
+    elif array.dtype == np.uint16:
+        pixels = scale_16_to_8(array)
+    elif np.issubdtype(array.dtype, np.floating):
+        low, high = (float(np.min(array)), float(np.max(array))) if array.size else (0.0, 0.0)
+        if not (0 <= low and high <= 1):   # also true of NaN, which compares false
+            hint = "; they look like 0-255: divide the array by 255" if 0 <= low and 1 < high <= 255 else ""
+            values = "NaN" if np.isnan(low) or np.isnan(high) else f"values from {low:g} to {high:g}"
+            raise ValueError(f"a float array must hold values in [0, 1] (scikit-image's convention), "
+                             f"got {values}{hint}")
+        pixels = np.rint(array.astype(np.float64) * 255).astype(np.uint8)
+    else:
+        raise TypeError(f"an image array must have dtype uint8, uint16 or float, got {array.dtype}")
+    channels = 1 if array.ndim == 2 else array.shape[-1] if array.ndim == 3 else 0
+    if channels not in ARRAY_MODES or 0 in array.shape:
+        raise ValueError(f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+    return Image.fromarray(np.ascontiguousarray(pixels), ARRAY_MODES[channels])
+
+
+def open_file(file, name):
+    """Open and fully decode an image file (a path or a binary file object); errors name it."""
+    try:
+        with Image.open(file) as opened:   # refuses a decompression bomb from its header, before decoding
+            opened.load()
+            return opened.copy()
+    except Image.DecompressionBombError as error:
+        raise OSError(f"refused image file {name!r}, not decoded: {error}") from error
+    except (OSError, ValueError, SyntaxError) as error:
+        raise OSError(f"cannot read image file {name!r}: {error}") from error
+
+
 def read_image(source):
-    """Read a path or a PIL image, fully decoded and turned upright by its EXIF orientation."""
+    """Read a path, binary file object, PIL image or NumPy array as a PIL image, upright by its EXIF orientation."""
     if isinstance(source, Image.Image):
         image, name = source, "the given image"
+    elif isinstance(source, np.ndarray):
+        return array_image(source), "the given array"
     elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        try:
-            with Image.open(name) as opened:
-                opened.load()
-                image = opened.copy()
-        except (OSError, ValueError, SyntaxError) as error:
-            raise OSError(f"cannot read image file {name!r}: {error}") from error
+        image = open_file(name, name)
+    elif hasattr(source, "read"):
+        name = getattr(source, "name", None) or f"the given {type(source).__name__}"
+        image = open_file(source, name)
     else:
-        raise TypeError(f"source must be a path or a PIL.Image.Image, got {type(source).__name__}")
+        raise TypeError("source must be a path, a binary file object, a PIL.Image.Image or a NumPy array, "
+                        f"got {type(source).__name__}")
     return ImageOps.exif_transpose(image), name
+
+
+def rgb_profile(image):
+    """The image's ICC profile if it describes RGB colours (not CMYK or grayscale), else None."""
+    profile = image.info.get("icc_profile")
+    if isinstance(profile, bytes) and profile[ICC_COLOR_SPACE] == b"RGB ":
+        return profile
+    return None
 
 
 # --- step 2: get RGBA pixels and alpha ----------------------------------------------------------------
@@ -61,9 +123,8 @@ def rgba_pixels(image, name):
         # 16-bit grayscale: scale 0..65535 to 0..255 (a plain convert("RGB") clips it to white).
         # Mode "I" (32-bit) holds 16-bit scans too; with no value above 255 it is taken as 8-bit.
         wide = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
-        if image.mode != "I" or wide.max() > 255:
-            wide = (wide * 255 + 32767) // 65535
-        image = Image.fromarray(wide.astype(np.uint8))
+        image = Image.fromarray(scale_16_to_8(wide) if image.mode != "I" or wide.max() > 255
+                                else wide.astype(np.uint8))
     try:
         return np.asarray(image.convert("RGBA")), image.has_transparency_data
     except ValueError as error:
@@ -170,6 +231,14 @@ def index_image(codes, distinct, color_to_index, shape):
     return lookup[codes].reshape(shape)
 
 
+def dither_index(rgba, palette):
+    """The (H, W) palette index of every pixel, mapped with Floyd-Steinberg dithering (Pillow's)."""
+    palette_holder = Image.new("P", (1, 1))
+    palette_holder.putpalette(palette.ravel().tolist())
+    rgb = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+    return np.asarray(rgb.quantize(palette=palette_holder, dither=Image.Dither.FLOYDSTEINBERG))
+
+
 # --- step 6: build the result -------------------------------------------------------------------------
 
 def palette_image(palette, index, alpha=None):
@@ -184,10 +253,17 @@ def palette_image(palette, index, alpha=None):
     return result
 
 
-def compress_image(source, n_colors=16, *, seed=0):
-    """Return a copy of the photo with at most n_colors colours, chosen by K-means (a 'P' or 'RGBA' image)."""
+def compress_image(source, n_colors=16, *, seed=0, dither=False):
+    """Return a copy of the photo with at most n_colors colours, chosen by K-means (a 'P' or 'RGBA' image).
+
+    source: a path, a binary file object, a PIL image, or a NumPy array (H, W), (H, W, 3) or (H, W, 4)
+    of uint8, uint16 or floats in [0, 1]. seed: an int from 0 to 2**32 - 1, or None for a random start.
+    dither: map the photo onto the palette with Floyd-Steinberg dithering. An RGB ICC profile is kept.
+    """
     n_colors = check_n_colors(n_colors)
+    seed = check_seed(seed)
     image, name = read_image(source)
+    profile = rgb_profile(image)
     rgba, has_alpha = rgba_pixels(image, name)
     del image
     alpha = rgba[..., 3] if has_alpha else None
@@ -195,14 +271,21 @@ def compress_image(source, n_colors=16, *, seed=0):
     distinct, colors, weights = weighted_colors(codes, alpha)
     if len(colors) <= n_colors:            # few colours already: keep them exactly
         palette, color_to_index = colors, np.arange(len(colors))
+        dither = False
     else:
         used = weights > 0
         palette, labels = fit_palette(colors[used], weights[used], n_colors, seed)
         color_to_index = np.empty(len(colors), dtype=np.intp)
         color_to_index[used] = labels
         color_to_index[~used] = nearest(colors[~used], palette)
-    index = index_image(codes, distinct, color_to_index, rgba.shape[:2])
-    return palette_image(palette, index, alpha)
+    if dither:
+        index = dither_index(rgba, palette)
+    else:
+        index = index_image(codes, distinct, color_to_index, rgba.shape[:2])
+    result = palette_image(palette, index, alpha)
+    if profile is not None:
+        result.info["icc_profile"] = profile
+    return result
 
 
 # --- measuring the result -----------------------------------------------------------------------------
