@@ -22,7 +22,7 @@ def run(*args, cwd):
     """Run `python -m colorquant ARGS` in cwd, with the repository on PYTHONPATH as a user would have it."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "colorquant", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def fingerprint(path):
