@@ -5,8 +5,11 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.requirements-installed
 NOTEBOOK := color_compression.ipynb
 EXECUTE := --execute --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False
+# The lock's tool, in a virtual environment of its own (not the project's): uv, at an exact version.
+UV_VERSION := 0.13.9
+TOOLS := build/tools
 
-.PHONY: run test refresh lab bench readme-image clean
+.PHONY: run test lint lock refresh lab bench readme-image clean
 
 # (Re)install when the virtual environment is missing or requirements.txt changed.
 $(READY): requirements.txt
@@ -21,9 +24,20 @@ run: $(READY)
 	$(BIN)/jupyter nbconvert --to html $(EXECUTE) --output-dir build $(NOTEBOOK)
 	@echo "Wrote build/color_compression.html and the compressed images in build/"
 
-# nbval re-executes the notebook against its stored outputs; the tests in tests/ run too.
-test: $(READY)
+# Lint first; then nbval re-executes the notebook against its stored outputs, and the tests in tests/ run.
+test: lint
 	$(BIN)/python -m pytest
+
+# ruff (configured in ruff.toml) on the .py files and the notebook.
+lint: $(READY)
+	$(BIN)/ruff check .
+
+# Regenerate requirements.txt, the full lock, from requirements.in: one universal lock for Python 3.11 to 3.13.
+lock:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(TOOLS)/bin/uv pip compile --quiet --universal --python-version 3.11 --custom-compile-command "make lock" \
+		requirements.in -o requirements.txt
 
 # Re-execute the notebook in place (Restart & Run All) to refresh its stored outputs.
 refresh: $(READY)

@@ -4,11 +4,18 @@
     compress_image("photo.jpg", 16, seed=0).save("photo_k16.png")   # an indexed PNG
 
 The steps, each a function below: read the input; get RGBA pixels and alpha; weighted distinct
-colours; fit the palette; index the image; build the result.
+colours; fit the palette; index the image; build the result. As a command line:
+
+    python -m colorquant [-k N] [--seed S] [--dither] [-o OUT | --out-dir DIR] [--force] FILE...
 """
+import argparse
 import numbers
 import os
+import sys
+import tempfile
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -24,6 +31,7 @@ CHUNK = 1 << 22           # distances (rows x colours) or values computed per bl
 FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
 CODE_BITS = 24            # one colour code: 8 bits each of red, green and blue
 RGB_MASK = (1 << CODE_BITS) - 1
+EXIF_ORIENTATION = 0x0112    # the EXIF tag that says how to turn the photo upright
 ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name its colour space
 ARRAY_MODES = {1: "L", 3: "RGB", 4: "RGBA"}   # Pillow mode of an array by its number of channels
 
@@ -91,11 +99,13 @@ def open_file(file, name):
 
 def read_image(source):
     """Read a path, binary file object, PIL image or NumPy array as a PIL image, upright by its EXIF orientation."""
-    if isinstance(source, Image.Image):
-        image, name = source, "the given image"
-    elif isinstance(source, np.ndarray):
+    if isinstance(source, Image.Image):   # the caller's image: turned upright in a copy, if at all
+        if source.getexif().get(EXIF_ORIENTATION, 1) == 1:
+            return source, "the given image"
+        return ImageOps.exif_transpose(source), "the given image"
+    if isinstance(source, np.ndarray):
         return array_image(source), "the given array"
-    elif isinstance(source, (str, os.PathLike)):
+    if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
         image = open_file(name, name)
     elif hasattr(source, "read"):
@@ -104,7 +114,8 @@ def read_image(source):
     else:
         raise TypeError("source must be a path, a binary file object, a PIL.Image.Image or a NumPy array, "
                         f"got {type(source).__name__}")
-    return ImageOps.exif_transpose(image), name
+    ImageOps.exif_transpose(image, in_place=True)   # our own copy: no second one
+    return image, name
 
 
 def rgb_profile(image):
@@ -303,3 +314,116 @@ def psnr(original, compressed):
     if total == 0:
         return float("inf")
     return float(10 * np.log10(255 ** 2 * original.size / total))
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+def result_color_count(result):
+    """How many distinct colours a result of compress_image shows (alpha aside)."""
+    if result.mode == "P":
+        used = np.bincount(np.asarray(result).ravel(), minlength=MAX_COLORS) > 0
+        palette = np.array(result.getpalette()).reshape(-1, 3)[: len(used)]
+        return len(np.unique(palette[used[: len(palette)]], axis=0))
+    return len(count_colors(color_codes(np.asarray(result.convert("RGBA"))))[0])
+
+
+def write_png(image, path):
+    """Save image as a PNG at path through a temporary file and a rename: never a half-written PNG."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            image.save(file, format="PNG")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)   # the permissions of a newly created file, not mkstemp's 0600
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def output_path(source, args):
+    """Where the output of this input goes: -o, or <stem>_k<N>.png in --out-dir or beside the input."""
+    if args.output is not None:
+        return Path(args.output)
+    folder = Path(args.out_dir) if args.out_dir is not None else source.parent
+    return folder / f"{source.stem}_k{args.colors}.png"
+
+
+def same_file(a, b):
+    """Whether two paths name the same file (also through links), or would once written."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def compress_file(source, target, args, inputs):
+    """Compress one file into target; return its report: colours, kB, PSNR in dB."""
+    if any(same_file(target, other) for other in inputs):
+        raise OSError(f"output {str(target)!r} is an input file; inputs are never written to")
+    if target.exists() and not args.force:
+        raise OSError(f"output {str(target)!r} exists; use --force to overwrite it")
+    image, name = read_image(source)
+    result = compress_image(image, args.colors, seed=args.seed, dither=args.dither)
+    original = rgba_pixels(image, name)[0][..., :3]
+    quality = psnr(original, np.asarray(result.convert("RGB")))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_png(result, target)
+    return result_color_count(result), target.stat().st_size / 1000, quality
+
+
+def int_in_range(low, high, check):
+    """An argparse type: an int that check() accepts, else a usage error."""
+    def parse(text):
+        try:
+            return check(int(text))
+        except (TypeError, ValueError) as error:
+            raise argparse.ArgumentTypeError(f"must be an int from {low} to {high}, got {text!r}") from error
+    return parse
+
+
+def parse_args(argv):
+    """The command line's arguments; usage errors exit with status 2."""
+    parser = argparse.ArgumentParser(
+        prog="python -m colorquant",
+        description="Reduce photos to at most N colours with K-means; write indexed PNGs named <stem>_k<N>.png "
+                    "beside each input (or in --out-dir). Inputs are never written to.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="image files to compress")
+    parser.add_argument("-k", "--colors", type=int_in_range(1, MAX_COLORS, check_n_colors), default=16,
+                        metavar="N", help="number of colours, 1 to 256 (default: 16)")
+    parser.add_argument("--seed", type=int_in_range(0, "2**32 - 1", check_seed), default=0, metavar="S",
+                        help="random seed, 0 to 2**32 - 1 (default: 0): the same seed gives the same file")
+    parser.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering onto the palette")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
+    where.add_argument("--out-dir", metavar="DIR", help="write the outputs in DIR (created when missing)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    args = parser.parse_args(argv)
+    if args.output is not None and len(args.files) > 1:
+        parser.error(f"-o names the output of a single input; got {len(args.files)} inputs (use --out-dir)")
+    return args
+
+
+def main(argv=None):
+    """Run the command line: one report line per file on stdout, errors on stderr; return the exit status."""
+    args = parse_args(argv)
+    inputs = [Path(file) for file in args.files]
+    failed = 0
+    for number, source in enumerate(inputs, 1):
+        prefix = f"[{number}/{len(inputs)}]"
+        target = output_path(source, args)
+        start = time.perf_counter()
+        try:
+            colors, kilobytes, quality = compress_file(source, target, args, inputs)
+        except (OSError, ValueError, TypeError) as error:
+            failed += 1
+            print(f"{prefix} {source}: error: {error}", file=sys.stderr)
+            continue
+        print(f"{prefix} {target}: {colors} colours, {kilobytes:.1f} kB, PSNR {quality:.2f} dB, "
+              f"{time.perf_counter() - start:.2f} s", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

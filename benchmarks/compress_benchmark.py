@@ -190,8 +190,10 @@ def main():
         print("null")
         return
     methods = list(METHODS) + (["pngquant"] if shutil.which("pngquant") else [])
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; pngquant: "
-          f"{subprocess.run(['pngquant', '--version'], capture_output=True, text=True).stdout.strip() if 'pngquant' in methods else 'not installed'}")
+    pngquant = "not installed"
+    if "pngquant" in methods:
+        pngquant = subprocess.run(["pngquant", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; pngquant: {pngquant}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         tulips_png = tmp / "tulips.png"

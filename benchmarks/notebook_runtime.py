@@ -57,8 +57,8 @@ def cell_profile(notebook, workdir, top=8):
     rows = []
     for number, cell in enumerate((c for c in executed.cells if c.cell_type == "code"), 1):
         stamps = cell.metadata.get("execution", {})
-        start = datetime.fromisoformat(stamps["iopub.execute_input"].replace("Z", "+00:00"))
-        end = datetime.fromisoformat(stamps["shell.execute_reply"].replace("Z", "+00:00"))
+        start = datetime.fromisoformat(stamps["iopub.execute_input"])
+        end = datetime.fromisoformat(stamps["shell.execute_reply"])
         rows.append(((end - start).total_seconds(), number, cell.source.splitlines()[0][:70]))
     print(f"slowest code cells of {notebook.name} (of {sum(r[0] for r in rows):.1f} s in cells):")
     for seconds, number, first_line in sorted(rows, reverse=True)[:top]:

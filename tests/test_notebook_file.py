@@ -1,5 +1,6 @@
 """The notebook as a file: valid, run once top to bottom, clean outputs, credit, parameters, size."""
 import hashlib
+import itertools
 import re
 
 import nbformat
@@ -64,7 +65,7 @@ def test_no_figure_or_estimator_reprs_as_cell_values(notebook):
 
 def test_every_code_cell_follows_a_markdown_cell(notebook):
     cells = notebook["cells"]
-    for before, cell in zip(cells, cells[1:]):
+    for before, cell in itertools.pairwise(cells):
         if cell["cell_type"] == "code":
             assert before["cell_type"] == "markdown", f"no explanation before: {''.join(cell['source'])[:60]!r}"
 

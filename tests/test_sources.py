@@ -249,3 +249,13 @@ def test_cmyk_or_grayscale_profile_is_dropped(tmp_path, mode, space):
 
 def test_image_without_profile_gets_none():
     assert "icc_profile" not in compress_image(photo_like(), 8).info
+
+
+def test_exif_orientation_of_a_given_image_is_applied_without_changing_it(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(photo_like()).save(path, exif=exif)
+    with Image.open(path) as opened:
+        assert compress_image(opened, 8).size == (32, 48)
+        assert opened.size == (48, 32) and opened.getexif()[0x0112] == 6
