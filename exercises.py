@@ -28,11 +28,11 @@ MAX_PSNR_PIXELS = 200_000        # exercise 4 measures PSNR on a seeded sample o
 PLACEHOLDER_OPS = frozenset({"RESUME", "NOP", "CACHE", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONST"})
 
 NOT_YET = {
-    "assign_points": "Not yet: write the body of assign_points (replace the ...), "
+    "assign_points": "Not yet: write the body of assign_points (under its docstring), "
                      "then run this cell again.",
-    "update_centers": "Not yet: write the body of update_centers (replace the ...), "
+    "update_centers": "Not yet: write the body of update_centers (under its docstring), "
                       "then run this cell again.",
-    "fit_sample_predict": "Not yet: write the body of fit_sample_predict (replace the ...), "
+    "fit_sample_predict": "Not yet: write the body of fit_sample_predict (under its docstring), "
                           "then run this cell again.",
     "own_photo": "Not yet: set my_photo to the path of a photo of yours and my_result to "
                  "compress_image(my_photo, my_k), then run this cell again.",
@@ -51,7 +51,7 @@ def report(diagnose, *args):
         message = diagnose(*args)
     except Hint as hint:
         message = str(hint)
-    except Exception as error:   # a result so unusual that the check itself tripped over it
+    except Exception as error:  # noqa: BLE001 - a result so unusual that the check itself tripped over it
         message = f"Not quite: the check could not use your result ({describe(error)})."
     print(message)
 
@@ -77,7 +77,7 @@ def call_learner(function, name, *args):
                    f"you passed a {type(function).__name__}.")
     try:
         result = function(*args)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any error of the learner's code becomes a hint
         raise Hint(f"Not quite: {name} raised {describe(error)}") from None
     if result is None:
         if is_placeholder(function):
@@ -90,7 +90,7 @@ def as_number_array(result, name):
     """The learner's result as a NumPy array of numbers, or a Hint saying why it is not one."""
     try:
         array = np.asarray(result)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - whatever the learner returned
         raise Hint(f"Not quite: {name} should return a NumPy array, and yours cannot be turned into one "
                    f"({describe(error)}).") from None
     if array.dtype.kind not in "iuf":
@@ -389,7 +389,7 @@ def read_photo(photo):
         try:
             with Image.open(photo) as opened:
                 return np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any reason the learner's file cannot be read
             raise Hint(f"Not quite: could not open my_photo ({describe(error)}).") from None
     if isinstance(photo, Image.Image):
         return np.asarray(ImageOps.exif_transpose(photo).convert("RGB"))

@@ -6,6 +6,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 
 import exercises
 
+
 def printed(capsys, check, *args, **kwargs):
     """What a check prints; it must return None, so that a notebook cell shows only the printed text."""
     assert check(*args, **kwargs) is None
@@ -16,7 +17,7 @@ def printed(capsys, check, *args, **kwargs):
 
 def assign_points_placeholder(X, centers):
     """Return, for each row of X, the index of the nearest row of centers."""
-    ...   # your code here
+    # your code here
 
 
 def assign_points_solution(X, centers):
@@ -32,13 +33,13 @@ def float_distances(X, centers):
 
 def test_assign_points_placeholder_is_not_yet(capsys):
     assert printed(capsys, exercises.check_assign_points, assign_points_placeholder) == (
-        "Not yet: write the body of assign_points (replace the ...), then run this cell again.\n")
+        "Not yet: write the body of assign_points (under its docstring), then run this cell again.\n")
 
 
-def test_assign_points_pass_instead_of_ellipsis_is_not_yet(capsys):
+def test_assign_points_return_none_is_not_yet(capsys):
     def assign_points(X, centers):
         """Return, for each row of X, the index of the nearest row of centers."""
-        pass
+        return   # your code here
 
     assert printed(capsys, exercises.check_assign_points, assign_points).startswith("Not yet:")
 
@@ -105,7 +106,7 @@ def test_assign_points_not_a_function(capsys):
 
 def update_centers_placeholder(X, labels, k):
     """Return a (k, 3) array: row j is the mean of the rows of X whose label is j."""
-    ...   # your code here
+    # your code here
 
 
 def update_centers_solution(X, labels, k):
@@ -115,7 +116,7 @@ def update_centers_solution(X, labels, k):
 
 def test_update_centers_placeholder_is_not_yet(capsys):
     assert printed(capsys, exercises.check_update_centers, update_centers_placeholder) == (
-        "Not yet: write the body of update_centers (replace the ...), then run this cell again.\n")
+        "Not yet: write the body of update_centers (under its docstring), then run this cell again.\n")
 
 
 def test_update_centers_solution_is_correct(capsys):
@@ -171,7 +172,7 @@ def pixels():
 
 def fit_sample_predict_placeholder(X, k, seed):
     """Fit KMeans(k) on a random 1% of the rows of X, then return a label for every row of X."""
-    ...   # your code here
+    # your code here
 
 
 def fitted_on_share(X, k, seed, share=0.01, random=True):
@@ -192,7 +193,7 @@ def fit_sample_predict_solution(X, k, seed):
 def test_fit_sample_predict_placeholder_is_not_yet(capsys, pixels):
     out = printed(capsys, exercises.check_fit_sample_predict, fit_sample_predict_placeholder, pixels, seed=0)
     assert out == (
-        "Not yet: write the body of fit_sample_predict (replace the ...), then run this cell again.\n")
+        "Not yet: write the body of fit_sample_predict (under its docstring), then run this cell again.\n")
 
 
 def test_fit_sample_predict_solution_is_correct(capsys, pixels):
