@@ -5,6 +5,7 @@ from PIL import Image, ImageOps
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
 import exercises
+from pictures import photo_like
 
 
 def printed(capsys, check, *args, **kwargs):
@@ -253,14 +254,6 @@ def test_fit_sample_predict_check_needs_the_pixels(capsys, pixels):
 
 
 # --- exercise 4: check_own_photo --------------------------------------------------------------------
-
-def photo_like(width=48, height=32, seed=1):
-    """A small RGB test image: smooth gradients plus noise (as in test_compress_image.py)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([255 * x / width, 255 * y / height, 128 + 100 * np.sin(x / 5.0)], axis=-1)
-    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
-
 
 def quantized(image, k):
     """The image with k colours by K-means fitted on every 10th pixel: a quick stand-in for compress_image.
