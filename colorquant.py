@@ -25,10 +25,9 @@ from threadpoolctl import threadpool_limits
 
 MAX_COLORS = 256          # a PNG palette holds at most 256 colours
 MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
-TRIAL_BITS = (4, 6)       # levels per channel (as bits) of the colour histograms the trial fits run on
-POLISH_BITS = 6           # and of the one the best start converges on, before every colour
-TRIALS = 5                # K-means++ starts; the best on the finer histogram is polished on every colour
-TRIAL_ITERATIONS = 10     # Lloyd iterations per trial fit: enough to rank the starts
+# The histograms that rank the starts, coarse to fine: (levels per channel as bits, Lloyd iterations, starts kept)
+TRIAL_SCHEDULE = ((4, 10, 5), (5, 4, 2), (6, 4, 1))
+TRIALS = 5                # K-means++ starts; the best after the schedule converges, then is polished on every colour
 EXACT_ITERATIONS = 5      # Lloyd iterations on every colour after the best start converged on the histogram
 EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the histogram's fit is kept as it is
 CHUNK = 1 << 22           # values computed per block, so memory stays flat
@@ -41,24 +40,24 @@ ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name i
 ARRAY_MODES = {1: "L", 3: "RGB", 4: "RGBA"}   # Pillow mode of an array by its number of channels
 
 
+def check_int(value, name, low, high, allowed):
+    """Return value as an int if it is an integer (not a bool) from low to high, else raise TypeError or ValueError."""
+    message = f"{name} must be {allowed}, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(message)
+    if not low <= value <= high:
+        raise ValueError(message)
+    return int(value)
+
+
 def check_n_colors(n_colors):
     """Return n_colors if it is an int from 1 to 256, else raise TypeError or ValueError."""
-    if isinstance(n_colors, bool) or not isinstance(n_colors, numbers.Integral):
-        raise TypeError(f"n_colors must be an int from 1 to {MAX_COLORS}, got {n_colors!r}")
-    if not 1 <= n_colors <= MAX_COLORS:
-        raise ValueError(f"n_colors must be an int from 1 to {MAX_COLORS}, got {n_colors!r}")
-    return int(n_colors)
+    return check_int(n_colors, "n_colors", 1, MAX_COLORS, f"an int from 1 to {MAX_COLORS}")
 
 
 def check_seed(seed):
     """Return seed if it is None or an int from 0 to 2**32 - 1, else raise TypeError or ValueError."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int from 0 to 2**32 - 1 or None, got {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an int from 0 to 2**32 - 1 or None, got {seed!r}")
-    return int(seed)
+    return None if seed is None else check_int(seed, "seed", 0, MAX_SEED, "an int from 0 to 2**32 - 1 or None")
 
 
 # --- step 1: read the input ---------------------------------------------------------------------------
@@ -221,24 +220,22 @@ def fit_kmeans(points, weights, n_colors, init, seed, n_init=1, max_iter=300, to
 def fit_palette(colors, weights, n_colors, seed):
     """K-means palette of weighted colours, and each colour's label: starts ranked on histograms, the best polished."""
     points = colors.astype(np.float32)
-    histograms = {bits: color_histogram(colors, weights, bits) for bits in {*TRIAL_BITS, POLISH_BITS}}
-    trial_summaries = [histograms[bits] for bits in TRIAL_BITS if len(histograms[bits][0]) > n_colors]
-    if not trial_summaries:                    # few colours: plain K-means on them
+    histograms = {bits: color_histogram(colors, weights, bits) for bits, _, _ in TRIAL_SCHEDULE}
+    histograms = {bits: h for bits, h in histograms.items() if len(h[0]) > n_colors}
+    if not histograms:                         # few colours: plain K-means on them
         centers = fit_kmeans(points, weights, n_colors, "k-means++", seed, n_init=TRIALS).cluster_centers_
     else:
-        best = None
-        for trial_seed in np.random.default_rng(seed).integers(2**31, size=TRIALS):
-            centers = "k-means++"
-            for summary_points, summary_weights in trial_summaries:   # coarse first, then finer
-                fit = fit_kmeans(summary_points, summary_weights, n_colors, centers, trial_seed,
-                                 max_iter=TRIAL_ITERATIONS, tol=0)   # tol=0: no variance to compute
-                centers = fit.cluster_centers_
-            if best is None or fit.inertia_ < best.inertia_:
-                best = fit
-        # The best start converges on a finer histogram, then a few iterations on every colour finish it.
-        centers = best.cluster_centers_
-        if len(histograms[POLISH_BITS][0]) > n_colors:
-            centers = fit_kmeans(*histograms[POLISH_BITS], n_colors, centers, seed).cluster_centers_
+        trial_seeds = np.random.default_rng(seed).integers(2**31, size=TRIALS)
+        starts = [("k-means++", trial_seed) for trial_seed in trial_seeds]
+        for bits, iterations, keep in TRIAL_SCHEDULE:   # coarse first, then finer; the best starts go on
+            if bits in histograms:
+                fits = sorted(((fit_kmeans(*histograms[bits], n_colors, centers, trial_seed,
+                                           max_iter=iterations, tol=0), trial_seed)   # tol=0: no variance
+                               for centers, trial_seed in starts), key=lambda pair: pair[0].inertia_)
+                starts = [(fit.cluster_centers_, trial_seed) for fit, trial_seed in fits[:keep]]
+        centers = starts[0][0]
+        # The best start converges on the finest histogram, then a few iterations on every colour finish it.
+        centers = fit_kmeans(*histograms[max(histograms)], n_colors, centers, seed).cluster_centers_
         if len(points) <= EXACT_LIMIT:
             centers = fit_kmeans(points, weights, n_colors, centers, seed, max_iter=EXACT_ITERATIONS).cluster_centers_
     palette = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
