@@ -21,13 +21,17 @@ import numpy as np
 from PIL import Image, ImageOps
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 MAX_COLORS = 256          # a PNG palette holds at most 256 colours
 MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
-HISTOGRAM_BITS = (4, 6)   # levels per channel (as bits) of the colour histograms the trial fits run on
-TRIALS = 5                # K-means++ starts; the best on the finer histogram is polished on every colour
-TRIAL_ITERATIONS = 10     # Lloyd iterations per trial fit: enough to rank the starts
-CHUNK = 1 << 22           # distances (rows x colours) or values computed per block, so memory stays flat
+# The histograms that rank the starts, coarse to fine: (levels per channel as bits, Lloyd iterations, starts kept)
+TRIAL_SCHEDULE = ((4, 10, 5), (5, 4, 2), (6, 4, 1))
+TRIALS = 5                # K-means++ starts; the best after the schedule converges, then is polished on every colour
+EXACT_ITERATIONS = 5      # Lloyd iterations on every colour after the best start converged on the histogram
+EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the histogram's fit is kept as it is
+CHUNK = 1 << 22           # values computed per block, so memory stays flat
+BLOCK = 1 << 17           # distances (rows x centres) per block: small enough to stay in the CPU's cache
 FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
 CODE_BITS = 24            # one colour code: 8 bits each of red, green and blue
 RGB_MASK = (1 << CODE_BITS) - 1
@@ -36,24 +40,24 @@ ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name i
 ARRAY_MODES = {1: "L", 3: "RGB", 4: "RGBA"}   # Pillow mode of an array by its number of channels
 
 
+def check_int(value, name, low, high, allowed):
+    """Return value as an int if it is an integer (not a bool) from low to high, else raise TypeError or ValueError."""
+    message = f"{name} must be {allowed}, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(message)
+    if not low <= value <= high:
+        raise ValueError(message)
+    return int(value)
+
+
 def check_n_colors(n_colors):
     """Return n_colors if it is an int from 1 to 256, else raise TypeError or ValueError."""
-    if isinstance(n_colors, bool) or not isinstance(n_colors, numbers.Integral):
-        raise TypeError(f"n_colors must be an int from 1 to {MAX_COLORS}, got {n_colors!r}")
-    if not 1 <= n_colors <= MAX_COLORS:
-        raise ValueError(f"n_colors must be an int from 1 to {MAX_COLORS}, got {n_colors!r}")
-    return int(n_colors)
+    return check_int(n_colors, "n_colors", 1, MAX_COLORS, f"an int from 1 to {MAX_COLORS}")
 
 
 def check_seed(seed):
     """Return seed if it is None or an int from 0 to 2**32 - 1, else raise TypeError or ValueError."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int from 0 to 2**32 - 1 or None, got {seed!r}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an int from 0 to 2**32 - 1 or None, got {seed!r}")
-    return int(seed)
+    return None if seed is None else check_int(seed, "seed", 0, MAX_SEED, "an int from 0 to 2**32 - 1 or None")
 
 
 # --- step 1: read the input ---------------------------------------------------------------------------
@@ -89,8 +93,8 @@ def open_file(file, name):
     """Open and fully decode an image file (a path or a binary file object); errors name it."""
     try:
         with Image.open(file) as opened:   # refuses a decompression bomb from its header, before decoding
-            opened.load()
-            return opened.copy()
+            opened.load()                  # the pixels stay when the file closes: no copy needed
+            return opened
     except Image.DecompressionBombError as error:
         raise OSError(f"refused image file {name!r}, not decoded: {error}") from error
     except (OSError, ValueError, SyntaxError) as error:
@@ -145,19 +149,22 @@ def rgba_pixels(image, name):
 # --- step 3: weighted distinct colours ----------------------------------------------------------------
 
 def color_codes(rgba):
-    """One 24-bit integer per pixel: red + 256 green + 65536 blue."""
-    # 24-bit packing: the 4 bytes of an RGBA pixel read as one little-endian uint32; masking the alpha
-    # byte leaves a code that sorts, counts and indexes far faster than rows of 3 values.
-    return rgba.view("<u4").reshape(-1) & RGB_MASK
+    """One integer per pixel, without a copy: red + 256 green + 65536 blue, and alpha in the top byte."""
+    # 24-bit packing: the 4 bytes of an RGBA pixel read as one little-endian uint32; masking off the alpha
+    # byte (& RGB_MASK, block by block where used) leaves a colour code that sorts, counts and indexes far
+    # faster than rows of 3 values.
+    return rgba.view("<u4").reshape(-1)
 
 
 def count_colors(codes):
-    """Distinct 24-bit colour codes, sorted, and how many pixels have each."""
-    if codes.size >= FULL_COUNT_PIXELS:
-        counts = np.bincount(codes, minlength=1 << CODE_BITS)
+    """Distinct 24-bit colour codes (alpha masked off), sorted, and how many pixels have each."""
+    if codes.size >= FULL_COUNT_PIXELS:   # in blocks: bincount copies its input to 64-bit integers
+        counts = np.zeros(1 << CODE_BITS, dtype=np.int64)
+        for start in range(0, codes.size, 2 * CHUNK):
+            counts += np.bincount(codes[start:start + 2 * CHUNK] & RGB_MASK, minlength=1 << CODE_BITS)
         distinct = np.flatnonzero(counts)
         return distinct, counts[distinct]
-    return np.unique(codes, return_counts=True)
+    return np.unique(codes & RGB_MASK, return_counts=True)
 
 
 def decode_colors(codes):
@@ -180,14 +187,14 @@ def weighted_colors(codes, alpha):
 
 def nearest(colors, centers):
     """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks."""
-    centers = np.asarray(centers, dtype=np.float64)
+    centers = np.asarray(centers, dtype=np.float32)
     # Half-norm distance: |x - c|^2 = |x|^2 - 2 (x.c - |c|^2 / 2), and |x|^2 is the same for every
     # centre, so the nearest centre is the argmin of |c|^2 / 2 - x.c: one matrix product per block.
     half_norms = 0.5 * (centers ** 2).sum(axis=1)
-    step = max(1, CHUNK // len(centers))
+    step = max(1, BLOCK // len(centers))
     labels = np.empty(len(colors), dtype=np.intp)
     for start in range(0, len(colors), step):
-        block = np.asarray(colors[start:start + step], dtype=np.float64)
+        block = np.asarray(colors[start:start + step], dtype=np.float32)
         labels[start:start + step] = np.argmin(half_norms - block @ centers.T, axis=1)
     return labels
 
@@ -202,33 +209,37 @@ def color_histogram(colors, weights, bits):
     return (sums / cell_weight[occupied, None]).astype(np.float32), cell_weight[occupied]
 
 
-def fit_kmeans(points, weights, n_colors, init, seed, n_init=1, max_iter=300):
+def fit_kmeans(points, weights, n_colors, init, seed, n_init=1, max_iter=300, tol=1e-4):
     """One seeded scikit-learn K-means fit on weighted points."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = KMeans(n_colors, init=init, n_init=n_init, max_iter=max_iter, random_state=seed)
+        model = KMeans(n_colors, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=seed)
         return model.fit(points, sample_weight=weights)
 
 
 def fit_palette(colors, weights, n_colors, seed):
     """K-means palette of weighted colours, and each colour's label: starts ranked on histograms, the best polished."""
-    exact = (colors.astype(np.float64), weights)
-    summaries = [color_histogram(colors, weights, bits) for bits in HISTOGRAM_BITS]
-    summaries = [s for s in summaries if len(s[0]) > n_colors]
-    if summaries:
-        best = None
-        for trial_seed in np.random.default_rng(seed).integers(2**31, size=TRIALS):
-            centers = "k-means++"
-            for points, point_weights in summaries:   # coarse first, then finer
-                fit = fit_kmeans(points, point_weights, n_colors, centers, trial_seed, max_iter=TRIAL_ITERATIONS)
-                centers = fit.cluster_centers_
-            if best is None or fit.inertia_ < best.inertia_:
-                best = fit
-        final = fit_kmeans(*exact, n_colors, best.cluster_centers_, seed)
+    points = colors.astype(np.float32)
+    histograms = {bits: color_histogram(colors, weights, bits) for bits, _, _ in TRIAL_SCHEDULE}
+    histograms = {bits: h for bits, h in histograms.items() if len(h[0]) > n_colors}
+    if not histograms:                         # few colours: plain K-means on them
+        centers = fit_kmeans(points, weights, n_colors, "k-means++", seed, n_init=TRIALS).cluster_centers_
     else:
-        final = fit_kmeans(*exact, n_colors, "k-means++", seed, n_init=TRIALS)
-    palette = np.clip(np.rint(final.cluster_centers_), 0, 255).astype(np.uint8)
-    return palette, final.labels_
+        trial_seeds = np.random.default_rng(seed).integers(2**31, size=TRIALS)
+        starts = [("k-means++", trial_seed) for trial_seed in trial_seeds]
+        for bits, iterations, keep in TRIAL_SCHEDULE:   # coarse first, then finer; the best starts go on
+            if bits in histograms:
+                fits = sorted(((fit_kmeans(*histograms[bits], n_colors, centers, trial_seed,
+                                           max_iter=iterations, tol=0), trial_seed)   # tol=0: no variance
+                               for centers, trial_seed in starts), key=lambda pair: pair[0].inertia_)
+                starts = [(fit.cluster_centers_, trial_seed) for fit, trial_seed in fits[:keep]]
+        centers = starts[0][0]
+        # The best start converges on the finest histogram, then a few iterations on every colour finish it.
+        centers = fit_kmeans(*histograms[max(histograms)], n_colors, centers, seed).cluster_centers_
+        if len(points) <= EXACT_LIMIT:
+            centers = fit_kmeans(points, weights, n_colors, centers, seed, max_iter=EXACT_ITERATIONS).cluster_centers_
+    palette = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+    return palette, nearest(points, palette)
 
 
 # --- step 5: index the image --------------------------------------------------------------------------
@@ -239,7 +250,10 @@ def index_image(codes, distinct, color_to_index, shape):
     # to its palette index is a single gather instead of a search per pixel.
     lookup = np.zeros(1 << CODE_BITS, dtype=np.uint8)
     lookup[distinct] = color_to_index
-    return lookup[codes].reshape(shape)
+    index = np.empty(codes.size, dtype=np.uint8)
+    for start in range(0, codes.size, CHUNK):      # in blocks: indexing copies the codes to 64 bits
+        np.take(lookup, codes[start:start + CHUNK] & RGB_MASK, out=index[start:start + CHUNK])
+    return index.reshape(shape)
 
 
 def dither_index(rgba, palette):
@@ -285,7 +299,8 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
         dither = False
     else:
         used = weights > 0
-        palette, labels = fit_palette(colors[used], weights[used], n_colors, seed)
+        with threadpool_limits(limits=1):   # small fits: extra threads only wait on each other
+            palette, labels = fit_palette(colors[used], weights[used], n_colors, seed)
         color_to_index = np.empty(len(colors), dtype=np.intp)
         color_to_index[used] = labels
         color_to_index[~used] = nearest(colors[~used], palette)

@@ -53,7 +53,7 @@ def test_default_writes_beside_the_input_what_compress_image_gives(tmp_path, pho
         assert same_image(written, compress_image(photo, 16, seed=0))
 
 
-def test_report_line_gives_path_colours_size_psnr_and_time(tmp_path, photo):
+def test_report_line_gives_path_colors_size_psnr_and_time(tmp_path, photo):
     done = run(photo, cwd=tmp_path)
     (line,) = done.stdout.splitlines()
     number, total, path, colors, kilobytes, quality, _ = REPORT.match(line).groups()

@@ -44,7 +44,7 @@ def test_palette_is_the_kmeans_centroids():
 
 
 @pytest.mark.parametrize("n_colors", [1, 2, 16, 256])
-def test_never_more_colours_than_asked(n_colors):
+def test_never_more_colors_than_asked(n_colors):
     result = compress_image(Image.fromarray(photo_like(64, 64)), n_colors, seed=0)
     assert distinct_colors(result) <= n_colors
 
@@ -163,9 +163,9 @@ def test_numpy_integer_n_colors_is_accepted():
     assert compress_image(Image.fromarray(photo_like()), np.int64(4)).mode == "P"
 
 
-def test_few_colours_are_kept_exactly():
-    colours = np.array([[255, 0, 0], [0, 128, 0], [10, 20, 30], [250, 250, 250], [1, 2, 3]], dtype=np.uint8)
-    pixels = colours[np.random.default_rng(0).integers(0, 5, size=(30, 30))]
+def test_few_colors_are_kept_exactly():
+    colors = np.array([[255, 0, 0], [0, 128, 0], [10, 20, 30], [250, 250, 250], [1, 2, 3]], dtype=np.uint8)
+    pixels = colors[np.random.default_rng(0).integers(0, 5, size=(30, 30))]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = compress_image(Image.fromarray(pixels), 8)
@@ -176,11 +176,11 @@ def test_few_colours_are_kept_exactly():
 def test_no_convergence_warning_reaches_the_user(n_distinct, n_colors):
     """Few distinct colours, most of them rare, is where scikit-learn warns about duplicate points."""
     rng = np.random.default_rng(n_distinct)
-    colours = rng.integers(0, 256, size=(n_distinct, 3), dtype=np.uint8)
+    colors = rng.integers(0, 256, size=(n_distinct, 3), dtype=np.uint8)
     choice = np.where(rng.random((40, 40)) < 0.9, 0, rng.integers(0, n_distinct, size=(40, 40)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = compress_image(Image.fromarray(colours[choice]), n_colors, seed=0)
+        result = compress_image(Image.fromarray(colors[choice]), n_colors, seed=0)
     assert distinct_colors(result) <= n_colors
 
 

@@ -206,9 +206,9 @@ def test_dither_with_few_colors_keeps_them_exactly():
 
 # --- ICC colour profiles -------------------------------------------------------------------------------
 
-def with_profile(colour_space, profile=SRGB):
+def with_profile(color_space, profile=SRGB):
     """The sRGB profile, relabelled in its header as another colour space (CMYK, GRAY)."""
-    return profile[:16] + colour_space + profile[20:]
+    return profile[:16] + color_space + profile[20:]
 
 
 @pytest.mark.parametrize("alpha", [False, True])
