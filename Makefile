@@ -50,6 +50,7 @@ lab: $(READY)
 bench: $(READY)
 	$(BIN)/python -m benchmarks.compress_benchmark
 	$(BIN)/python -m benchmarks.notebook_runtime
+	$(BIN)/python -m benchmarks.notebook_own_photo
 
 # Regenerate images/tulips_k16.png, the result shown in README.md (credit kept in the PNG's metadata).
 readme-image: $(READY)

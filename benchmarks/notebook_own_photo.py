@@ -6,7 +6,7 @@ photo is the tulips enlarged to 4000 x 3000 with Lanczos, plus +-3 levels of sen
 as a JPEG (quality 90). Each notebook is executed REPEAT times in a fresh kernel with nbclient, from a
 temporary folder (PYTHONPATH points at the repository); times are wall times including the kernel's
 start, and the peak memory is the kernel's peak resident set size (VmHWM, Linux only).
-Usage: python benchmarks/notebook_own_photo.py [REPEAT]
+Usage: python -m benchmarks.notebook_own_photo [REPEAT]   (from the repository root)
 """
 import os
 import statistics
