@@ -14,6 +14,14 @@ def printed(capsys, check, *args, **kwargs):
     return capsys.readouterr().out
 
 
+def assert_hint(capsys, check, mistake, words):
+    """The check answers the mistake with "Not quite:" and a hint holding each of the words."""
+    out = printed(capsys, check, mistake)
+    assert out.startswith("Not quite:")
+    for word in words:
+        assert word in out, out
+
+
 # --- exercise 1: assign_points ----------------------------------------------------------------------
 
 def assign_points_placeholder(X, centers):
@@ -74,10 +82,7 @@ def test_assign_points_list_of_indices_is_correct(capsys):
 ], ids=["distances", "axis0", "no-axis", "argmax", "uint8", "uint8-norm", "no-sum", "colours", "manhattan",
         "off-by-one", "string"])
 def test_assign_points_mistakes_get_their_hint(capsys, mistake, words):
-    out = printed(capsys, exercises.check_assign_points, mistake)
-    assert out.startswith("Not quite:")
-    for word in words:
-        assert word in out
+    assert_hint(capsys, exercises.check_assign_points, mistake, words)
 
 
 def test_assign_points_without_return(capsys):
@@ -141,10 +146,7 @@ def test_update_centers_solution_is_correct(capsys):
         "generic", "empty"])
 @pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:invalid value encountered")
 def test_update_centers_mistakes_get_their_hint(capsys, mistake, words):
-    out = printed(capsys, exercises.check_update_centers, mistake)
-    assert out.startswith("Not quite:")
-    for word in words:
-        assert word in out
+    assert_hint(capsys, exercises.check_update_centers, mistake, words)
 
 
 def test_update_centers_exception_is_reported(capsys):
