@@ -130,6 +130,17 @@ def rgb_profile(image):
     return None
 
 
+def load_rgb(source):
+    """Read an image the way compress_image does, as an (H, W, 3) uint8 RGB array (alpha dropped).
+
+    source is anything compress_image accepts: a path, a binary file object, a PIL image, or a NumPy
+    array. The photo is turned upright by its EXIF orientation; 16-bit and float images are scaled
+    to 8 bits.
+    """
+    image, name = read_image(source)
+    return np.ascontiguousarray(rgba_pixels(image, name)[0][..., :3])
+
+
 # --- step 2: get RGBA pixels and alpha ----------------------------------------------------------------
 
 def rgba_pixels(image, name):
