@@ -1,10 +1,11 @@
-"""The checks of exercises.py: placeholder, solution, typical mistakes and exceptions give their message."""
+"""The checks of exercises.py: placeholder, correct answers written any way, typical mistakes and their hints."""
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
-from sklearn.cluster import KMeans, MiniBatchKMeans
+from PIL import Image
+from sklearn.cluster import KMeans
 
 import exercises
+from colorquant import compress_image, psnr
 from pictures import photo_like
 
 
@@ -14,338 +15,249 @@ def printed(capsys, check, *args, **kwargs):
     return capsys.readouterr().out
 
 
-def assert_hint(capsys, check, mistake, words):
+def assert_hint(capsys, check, args, words):
     """The check answers the mistake with "Not quite:" and a hint holding each of the words."""
-    out = printed(capsys, check, mistake)
-    assert out.startswith("Not quite:")
+    out = printed(capsys, check, *args)
+    assert out.startswith("Not quite:"), out
     for word in words:
         assert word in out, out
 
 
-# --- exercise 1: assign_points ----------------------------------------------------------------------
+# --- learner answers: right ones written several ways, and typical mistakes -----------------------------
 
-def assign_points_placeholder(X, centers):
+def assign_points(X, centers):
     """Return, for each row of X, the index of the nearest row of centers."""
-    # your code here
+    return ((X[:, None, :].astype(float) - centers[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
 
 
-def assign_points_solution(X, centers):
-    """Return, for each row of X, the index of the nearest row of centers."""
-    distances = ((X[:, None, :].astype(float) - centers[None, :, :]) ** 2).sum(axis=2)
-    return distances.argmin(axis=1)
+def assign_half_norm_list(X, centers):
+    """Another distance formula (half norms, as colorquant.nearest), returned as a list."""
+    X, centers = np.asarray(X, float), np.asarray(centers, float)
+    return list((0.5 * (centers ** 2).sum(axis=1) - X @ centers.T).argmin(axis=1))
 
 
-def float_distances(X, centers):
-    """The (N, k) squared distances, as the solution computes them."""
-    return ((X[:, None, :].astype(float) - centers[None, :, :]) ** 2).sum(axis=2)
-
-
-def test_assign_points_placeholder_is_not_yet(capsys):
-    assert printed(capsys, exercises.check_assign_points, assign_points_placeholder) == (
-        "Not yet: write the body of assign_points (under its docstring), then run this cell again.\n")
-
-
-def test_assign_points_return_none_is_not_yet(capsys):
-    def assign_points(X, centers):
-        """Return, for each row of X, the index of the nearest row of centers."""
-        return   # your code here
-
-    assert printed(capsys, exercises.check_assign_points, assign_points).startswith("Not yet:")
-
-
-def test_assign_points_solution_is_correct(capsys):
-    assert printed(capsys, exercises.check_assign_points, assign_points_solution).startswith("Correct!")
-
-
-def test_assign_points_list_of_indices_is_correct(capsys):
-    def assign_points(X, centers):
-        """Return, for each row of X, the index of the nearest row of centers."""
-        return [int(np.argmin(((x.astype(float) - centers) ** 2).sum(axis=1))) for x in X]
-
-    assert printed(capsys, exercises.check_assign_points, assign_points).startswith("Correct!")
-
-
-@pytest.mark.parametrize(("mistake", "words"), [
-    (lambda X, c: float_distances(X, c), ["table of distances", "axis 1"]),
-    (lambda X, c: float_distances(X, c).argmin(axis=0), ["one per center", "axis 0"]),
-    (lambda X, c: float_distances(X, c).argmin(), ["single number", "argmin(axis=1)"]),
-    (lambda X, c: float_distances(X, c).argmax(axis=1), ["farthest", "argmax"]),
-    (lambda X, c: ((X[:, None, :] - c[None, :, :]) ** 2).sum(axis=2).argmin(axis=1),
-     ["wraps around", "float"]),
-    (lambda X, c: np.linalg.norm(X[:, None, :] - c[None, :, :], axis=2).argmin(axis=1), ["wraps around"]),
-    (lambda X, c: ((X[:, None, :].astype(float) - c) ** 2).argmin(axis=1), ["colour axis", "axis=2"]),
-    (lambda X, c: c[float_distances(X, c).argmin(axis=1)], ["colours of the nearest centers"]),
-    (lambda X, c: np.abs(X[:, None, :].astype(float) - c).sum(axis=2).argmin(axis=1),
-     ["labels are wrong", "The first is row"]),
-    (lambda X, c: float_distances(X, c).argmin(axis=1) + 1, ["whole number from 0 to 3"]),
-    (lambda X, c: "labels", ["array of numbers", "str"]),
-], ids=["distances", "axis0", "no-axis", "argmax", "uint8", "uint8-norm", "no-sum", "colours", "manhattan",
-        "off-by-one", "string"])
-def test_assign_points_mistakes_get_their_hint(capsys, mistake, words):
-    assert_hint(capsys, exercises.check_assign_points, mistake, words)
-
-
-def test_assign_points_without_return(capsys):
-    def assign_points(X, centers):
-        """Return, for each row of X, the index of the nearest row of centers."""
-        float_distances(X, centers).argmin(axis=1)
-
-    out = printed(capsys, exercises.check_assign_points, assign_points)
-    assert out.startswith("Not quite:") and "forget the return" in out
-
-
-def test_assign_points_exception_is_reported(capsys):
-    def assign_points(X, centers):
-        """Return, for each row of X, the index of the nearest row of centers."""
-        return ((X - centers) ** 2).sum(axis=1)
-
-    out = printed(capsys, exercises.check_assign_points, assign_points)
-    assert out.startswith("Not quite: assign_points raised ValueError") and "broadcast" in out
-
-
-def test_assign_points_not_a_function(capsys):
-    out = printed(capsys, exercises.check_assign_points, 42)
-    assert out.startswith("Not quite:") and "check_assign_points(assign_points)" in out
-
-
-# --- exercise 2: update_centers ---------------------------------------------------------------------
-
-def update_centers_placeholder(X, labels, k):
-    """Return a (k, 3) array: row j is the mean of the rows of X whose label is j."""
-    # your code here
-
-
-def update_centers_solution(X, labels, k):
+def update_centers(X, labels, k):
     """Return a (k, 3) array: row j is the mean of the rows of X whose label is j."""
     return np.array([X[labels == j].mean(axis=0) for j in range(k)])
 
 
-def test_update_centers_placeholder_is_not_yet(capsys):
-    assert printed(capsys, exercises.check_update_centers, update_centers_placeholder) == (
-        "Not yet: write the body of update_centers (under its docstring), then run this cell again.\n")
+def kmeans(X, initial_centers, max_iter=100):
+    """Lloyd's loop; a cluster without points keeps its center."""
+    centers = np.array(initial_centers, dtype=float)
+    labels = assign_points(X, centers)
+    for _ in range(max_iter):
+        centers = np.array([X[labels == j].mean(axis=0) if np.any(labels == j) else centers[j]
+                            for j in range(len(centers))])
+        new_labels = assign_points(X, centers)
+        if np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+    return centers, labels
 
 
-def test_update_centers_solution_is_correct(capsys):
-    assert printed(capsys, exercises.check_update_centers, update_centers_solution).startswith("Correct!")
+def kmeans_scaled_lists(X, initial_centers, max_iter=100):
+    """The same loop on pixels scaled by 1/255, returned as lists."""
+    centers, labels = kmeans(np.asarray(X) / 255, np.asarray(initial_centers) / 255, max_iter)
+    return centers.tolist(), labels.tolist()
 
 
-@pytest.mark.parametrize(("mistake", "words"), [
-    (lambda X, labels, k: np.array([X[labels == j].mean() for j in range(k)]), ["3 numbers", "axis 0"]),
-    (lambda X, labels, k: update_centers_solution(X, labels, k).T, ["swapped"]),
-    (lambda X, labels, k: X.mean(axis=0), ["one colour"]),
-    (lambda X, labels, k: np.tile(X.mean(axis=0), (k, 1)), ["mean of all of X"]),
-    (lambda X, labels, k: np.array([np.median(X[labels == j], axis=0) for j in range(k)]), ["medians"]),
-    (lambda X, labels, k: np.array([X[labels == j].sum(axis=0) for j in range(k)]), ["sums"]),
-    (lambda X, labels, k: update_centers_solution(X, labels, k).astype(np.uint8), ["floats"]),
-    (lambda X, labels, k: np.rint(update_centers_solution(X, labels, k)), ["floats"]),
-    (lambda X, labels, k: update_centers_solution(X, labels, k)[::-1], ["wrong order", "label j"]),
-    (lambda X, labels, k: np.array([X[labels == j][:10].mean(axis=0) for j in range(k)]),
-     ["rows are wrong", "row 0"]),
-    (lambda X, labels, k: np.array([X[labels == j + 1].mean(axis=0) for j in range(k)]), ["NaN"]),
-], ids=["axis", "transposed", "one-colour", "overall-mean", "median", "sum", "uint8", "rint", "order",
-        "generic", "empty"])
-@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:invalid value encountered")
-def test_update_centers_mistakes_get_their_hint(capsys, mistake, words):
-    assert_hint(capsys, exercises.check_update_centers, mistake, words)
+def kmeans_nan_when_empty(X, initial_centers, max_iter=100):
+    """The mistake: the mean of an empty cluster (NaN)."""
+    centers = np.array(initial_centers, dtype=float)
+    labels = assign_points(X, centers)
+    for _ in range(max_iter):
+        with np.errstate(all="ignore"):
+            centers = np.array([X[labels == j].mean(axis=0) if np.any(labels == j) else [np.nan] * 3
+                                for j in range(len(centers))])
+        new_labels = assign_points(X, np.nan_to_num(centers, nan=1e9))
+        if np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+    return centers, labels
 
 
-def test_update_centers_exception_is_reported(capsys):
-    def update_centers(X, labels, k):
-        """Return a (k, 3) array: row j is the mean of the rows of X whose label is j."""
-        return np.array([X[labels == j].mean(axis=2) for j in range(k)])
-
-    out = printed(capsys, exercises.check_update_centers, update_centers)
-    assert out.startswith("Not quite: update_centers raised AxisError")
+def kmeans_one_step(X, initial_centers, max_iter=100):
+    """The mistake: one update, no loop."""
+    labels = assign_points(X, initial_centers)
+    centers = update_centers(X, labels, len(initial_centers))
+    return centers, assign_points(X, centers)
 
 
-# --- exercise 3: fit_sample_predict -----------------------------------------------------------------
+def kmeans_ignores_max_iter(X, initial_centers, max_iter=100):
+    """The mistake: always runs to convergence."""
+    return kmeans(X, initial_centers, 100)
 
-def blob_pixels(n=20_000, seed=0):
-    """Seeded uint8 colours around six random centers: a small stand-in for a photo's pixels."""
-    rng = np.random.default_rng(seed)
-    centers = rng.uniform(30, 225, size=(6, 3))
-    return np.clip(centers[rng.integers(0, 6, n)] + rng.normal(0, 15, (n, 3)), 0, 255).astype(np.uint8)
 
+def fit_sample_predict(X, k, seed):
+    """Fit KMeans(k) on a random 1% of the rows of X, then return a label for every row of X."""
+    sample = X[np.random.default_rng(seed).choice(len(X), size=len(X) // 100, replace=False)]
+    return KMeans(n_clusters=k, n_init=1, random_state=seed).fit(sample).predict(X)
+
+
+def fit_sample_predict_scaled(X, k, seed):
+    """The same on X / 255."""
+    return fit_sample_predict(X / 255, k, seed)
+
+
+def fit_sample_then_fit_predict(X, k, seed):
+    """The mistake: fit on a sample, then fit_predict(X), which refits on all rows."""
+    sample = X[np.random.default_rng(seed).choice(len(X), size=len(X) // 100, replace=False)]
+    model = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(sample)
+    return model.fit_predict(X)
+
+
+def quality(image, k, seed):
+    return psnr(image, np.asarray(compress_image(image, k, seed=seed).convert("RGB")))
+
+
+def smallest_k(image, target_db, seed=0):
+    """An upward scan."""
+    return next((k for k in range(1, 65) if quality(image, k, seed) >= target_db), None)
+
+
+def smallest_k_bisection(image, target_db, seed=0):
+    """A bisection: any k that reaches the target while k - 1 does not."""
+    if quality(image, 64, seed) < target_db:
+        return None
+    low, high = 0, 64          # quality(low) < target (k = 0: nothing), quality(high) >= target
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if quality(image, middle, seed) >= target_db else (middle, high)
+    return high
+
+
+def smallest_k_one_too_many(image, target_db, seed=0):
+    """The mistake: the first k that goes beyond the target, plus one."""
+    k = smallest_k(image, target_db, seed)
+    return None if k is None else min(k + 1, 64)
+
+
+# --- placeholders ----------------------------------------------------------------------------------------
+
+def placeholder(*args, **kwargs):
+    """Only a docstring, as in the notebook."""
+
+
+@pytest.mark.parametrize("check, args", [
+    (exercises.check_assign_points, ()), (exercises.check_update_centers, ()), (exercises.check_kmeans, ()),
+    (exercises.check_fit_sample_predict, (np.zeros((1000, 3), np.uint8),)), (exercises.check_smallest_k, ())])
+def test_placeholder_is_not_yet(capsys, check, args):
+    assert printed(capsys, check, placeholder, *args).startswith("Not yet:")
+
+
+def test_own_photo_placeholder_is_not_yet(capsys):
+    assert printed(capsys, exercises.check_own_photo, None, None, 8).startswith("Not yet:")
+
+
+# --- correct answers, written any way ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def pixels():
-    """20,000 seeded pixels, so the fits in these tests are quick."""
-    return blob_pixels()
+    return np.random.default_rng(0).integers(0, 256, size=(20_000, 3), dtype=np.uint8)
 
 
-def fit_sample_predict_placeholder(X, k, seed):
-    """Fit KMeans(k) on a random 1% of the rows of X, then return a label for every row of X."""
-    # your code here
+@pytest.mark.parametrize("check, answer", [
+    (exercises.check_assign_points, assign_points), (exercises.check_assign_points, assign_half_norm_list),
+    (exercises.check_update_centers, update_centers),
+    (exercises.check_update_centers, lambda X, labels, k: (update_centers(X, labels, k) / 255).tolist()),
+    (exercises.check_kmeans, kmeans), (exercises.check_kmeans, kmeans_scaled_lists),
+    (exercises.check_smallest_k, smallest_k), (exercises.check_smallest_k, smallest_k_bisection)])
+def test_correct_answers_are_correct(capsys, check, answer):
+    assert printed(capsys, check, answer).startswith("Correct!")
 
 
-def fitted_on_share(X, k, seed, share=0.01, random=True):
-    """The solution generalised: fit on a share of the rows, random or the first ones; return the model."""
-    size = int(len(X) * share)
-    rows = np.random.default_rng(seed).choice(len(X), size=size, replace=False) if random else np.arange(size)
-    return KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X[rows])
+@pytest.mark.parametrize("answer", [fit_sample_predict, fit_sample_predict_scaled])
+def test_fit_sample_predict_answers_are_correct(capsys, pixels, answer):
+    assert printed(capsys, exercises.check_fit_sample_predict, answer, pixels, seed=0).startswith("Correct!")
 
 
-def fit_sample_predict_solution(X, k, seed):
-    """Fit KMeans(k) on a random 1% of the rows of X, then return a label for every row of X."""
-    rng = np.random.default_rng(seed)
-    sample = X[rng.choice(len(X), size=len(X) // 100, replace=False)]
-    model = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(sample)
-    return model.predict(X)
+def test_kmeans_matches_scikit_learn_on_the_check_cases():
+    """The reference agrees with KMeans(init=..., n_init=1, tol=0) where no cluster empties."""
+    cases, _ = exercises.kmeans_cases()
+    for X, start in cases:
+        sk = KMeans(len(start), init=start, n_init=1, tol=0, max_iter=100).fit(X.astype(float))
+        centers, labels = exercises.lloyd(X, start)
+        assert np.allclose(centers, sk.cluster_centers_, atol=1e-6) and np.array_equal(labels, sk.labels_)
 
 
-def test_fit_sample_predict_placeholder_is_not_yet(capsys, pixels):
-    out = printed(capsys, exercises.check_fit_sample_predict, fit_sample_predict_placeholder, pixels, seed=0)
-    assert out == (
-        "Not yet: write the body of fit_sample_predict (under its docstring), then run this cell again.\n")
+# --- mistakes get a hint that names them --------------------------------------------------------------------
+
+@pytest.mark.parametrize("check, answer, words", [
+    (exercises.check_assign_points, lambda X, c: ((X[:, None] - c[None]) ** 2).sum(2).argmax(1), ["argmax"]),
+    (exercises.check_assign_points, lambda X, c: ((X[:, None] - c[None]) ** 2).sum(2), ["table of distances"]),
+    (exercises.check_assign_points, lambda X, c: ((X[:, None] - c[None]).astype(float) ** 2).sum(2).argmin(1),
+     ["wraps around"]),
+    (exercises.check_update_centers, lambda X, labels, k: np.array([np.median(X[labels == j], 0) for j in range(k)]),
+     ["medians"]),
+    (exercises.check_update_centers, lambda X, labels, k: np.floor(update_centers(X, labels, k)), ["truncated"]),
+    (exercises.check_kmeans, kmeans_nan_when_empty, ["cluster 3", "NaN", "previous center"]),
+    (exercises.check_kmeans, kmeans_one_step, ["Loop until no label changes"]),
+    (exercises.check_kmeans, kmeans_ignores_max_iter, ["max_iter=2"]),
+    (exercises.check_kmeans, lambda X, start, max_iter=100: kmeans(X, start)[0], ["(centers, labels)"]),
+    (exercises.check_smallest_k, smallest_k_one_too_many, ["already reaches"]),
+    (exercises.check_smallest_k, lambda image, target, seed=0: 1, ["reaches only"]),
+    (exercises.check_smallest_k, lambda image, target, seed=0: 64.0, ["from 1 to 64"]),
+])
+def test_mistakes_get_their_hint(capsys, check, answer, words):
+    assert_hint(capsys, check, (answer,), words)
 
 
-def test_fit_sample_predict_solution_is_correct(capsys, pixels):
-    out = printed(capsys, exercises.check_fit_sample_predict, fit_sample_predict_solution, pixels, seed=0)
-    assert out == "Correct! The model was fitted on 200 of 20,000 pixels (1.0%) and labelled them all.\n"
+def test_fit_predict_after_a_sample_is_named(capsys, pixels):
+    """Fitting on a sample, then fit_predict(X): the hint names fit_predict and its refit."""
+    assert_hint(capsys, exercises.check_fit_sample_predict, (fit_sample_then_fit_predict, pixels),
+                ["fit_predict", "predict(X)"])
 
 
-def test_fit_sample_predict_fit_predict_on_sample_then_predict_is_correct(capsys, pixels):
-    def fit_sample_predict(X, k, seed):
-        """Fit KMeans(k) on a random 1% of the rows of X, then return a label for every row of X."""
-        sample = X[np.random.default_rng(seed).permutation(len(X))[:len(X) // 80]]
-        model = KMeans(n_clusters=k, random_state=seed)
-        model.fit_predict(sample)
-        return model.predict(X)
-
-    out = printed(capsys, exercises.check_fit_sample_predict, fit_sample_predict, pixels, seed=3)
-    assert out.startswith("Correct! The model was fitted on 250 of 20,000 pixels (1.2%)")
+def test_fit_on_all_rows_is_named(capsys, pixels):
+    answer = lambda X, k, seed: KMeans(k, n_init=1, random_state=seed).fit(X).predict(X)
+    assert_hint(capsys, exercises.check_fit_sample_predict, (answer, pixels), ["all 20,000 rows"])
 
 
-@pytest.mark.parametrize(("mistake", "words"), [
-    (lambda X, k, seed: MiniBatchKMeans(n_clusters=k, random_state=seed).fit(X[:: 100]).predict(X),
-     ["no KMeans", "sklearn.cluster.KMeans"]),
-    (lambda X, k, seed: fitted_on_share(X, k, seed, share=1.0).predict(X), ["all 20,000 rows", "1%"]),
-    (lambda X, k, seed: fitted_on_share(X, k, seed, share=0.1).predict(X), ["2,000 rows (10.0% of X)", "1%"]),
-    (lambda X, k, seed: fitted_on_share(X, k, seed, share=0.004).predict(X), ["80 rows (0.4% of X)"]),
-    (lambda X, k, seed: fitted_on_share(X, k, seed, random=False).predict(X), ["first rows", "random"]),
-    (lambda X, k, seed: fitted_on_share(X, 3, seed).predict(X), ["n_clusters=3", "k = 8"]),
-    (lambda X, k, seed: fitted_on_share(X, k, seed).labels_, ["200 labels", "predict on all of X"]),
-    (lambda X, k, seed: fitted_on_share(X, k, seed).predict(X[1:]), ["one label per row", "(19999,)"]),
-    (lambda X, k, seed: (fitted_on_share(X, k, seed).predict(X) + 1) % k, ["nearest center", "predict(X)"]),
-    (lambda X, k, seed: fitted_on_share(X, k, seed), ["array of numbers", "KMeans"]),
-], ids=["minibatch", "all-rows", "ten-percent", "too-few", "first-rows", "wrong-k", "sample-labels",
-        "short", "wrong-labels", "model"])
-def test_fit_sample_predict_mistakes_get_their_hint(capsys, pixels, mistake, words):
-    out = printed(capsys, exercises.check_fit_sample_predict, mistake, pixels, seed=0)
-    assert out.startswith("Not quite:")
-    for word in words:
-        assert word in out
+def test_exception_in_learner_code_is_a_hint(capsys):
+    assert_hint(capsys, exercises.check_kmeans, (lambda X, start, max_iter=100: 1 / 0,), ["ZeroDivisionError"])
 
 
-def test_fit_sample_predict_exception_is_reported_and_fit_restored(capsys, pixels):
-    original_fit = KMeans.fit
-
-    def fit_sample_predict(X, k, seed):
-        """Fit KMeans(k) on a random 1% of the rows of X, then return a label for every row of X."""
-        return KMeans(n_clusters=k).fit(X[:5]).predict(X)
-
-    out = printed(capsys, exercises.check_fit_sample_predict, fit_sample_predict, pixels, seed=0)
-    assert out.startswith("Not quite: fit_sample_predict raised ValueError") and "n_clusters=8" in out
-    assert KMeans.fit is original_fit
-
-
-def test_fit_sample_predict_check_needs_the_pixels(capsys, pixels):
-    image = pixels.reshape(100, 200, 3)
-    out = printed(capsys, exercises.check_fit_sample_predict, fit_sample_predict_solution, image, seed=0)
-    assert out.startswith("Not quite:") and "(N, 3) array of pixels" in out
-
-
-# --- exercise 4: check_own_photo --------------------------------------------------------------------
-
-def quantized(image, k):
-    """The image with k colours by K-means fitted on every 10th pixel: a quick stand-in for compress_image.
-
-    (Pillow's median cut, image.quantize(k), is no better than a random palette on these noisy images.)
-    """
-    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
-    model = KMeans(n_clusters=k, n_init=1, random_state=0).fit(pixels[::10])
-    result = Image.frombytes("P", image.size, model.predict(pixels).astype(np.uint8).tobytes())
-    result.putpalette(np.rint(model.cluster_centers_).astype(np.uint8).ravel().tolist())
-    return result
-
+# --- your own photo: every kind compress_image reads ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def photo():
-    """A 96 x 64 photo-like test image, as a PIL image."""
-    return Image.fromarray(photo_like(96, 64))
+    return photo_like(60, 40)
 
 
-def test_own_photo_placeholders_are_not_yet(capsys):
-    assert printed(capsys, exercises.check_own_photo, None, None, 8) == (
-        "Not yet: set my_photo to the path of a photo of yours and my_result to "
-        "compress_image(my_photo, my_k), then run this cell again.\n")
+def save_16_bit_png(rgb, path):
+    """A 16-bit grayscale PNG (Pillow writes no 16-bit RGB): values 0 to 65535, read as grey."""
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(path)
 
 
-def test_own_photo_without_result_is_not_yet(capsys, photo):
-    assert printed(capsys, exercises.check_own_photo, None, photo, 8).startswith("Not yet: now set my_result")
+@pytest.mark.parametrize("kind", ["path", "16-bit png", "float array", "pil"])
+def test_own_photo_of_every_kind_is_correct(capsys, photo, tmp_path, kind):
+    if kind == "path":
+        source = tmp_path / "photo.png"
+        Image.fromarray(photo).save(source)
+    elif kind == "16-bit png":
+        source = tmp_path / "photo16.png"
+        save_16_bit_png(photo, source)
+    elif kind == "float array":
+        source = photo / 255.0
+    else:
+        source = Image.fromarray(photo)
+    assert printed(capsys, exercises.check_own_photo, compress_image(source, 8), source, 8).startswith("Correct!")
 
 
-def test_own_photo_without_photo_is_not_yet(capsys, photo):
-    out = printed(capsys, exercises.check_own_photo, quantized(photo, 8), None, 8)
-    assert out.startswith("Not yet: also set my_photo")
+def test_own_photo_saved_result_is_named(capsys, photo):
+    """my_result = compress_image(...).save(...) is None: the hint says why."""
+    assert_hint(capsys, exercises.check_own_photo, (None, photo, 8), [".save(...) returns None"])
 
 
-@pytest.mark.parametrize("as_", ["pil", "array", "str", "path"])
-def test_own_photo_quantized_is_correct(capsys, photo, tmp_path, as_):
-    path = tmp_path / "photo.png"
-    photo.save(path)
-    source = {"pil": photo, "array": np.asarray(photo), "str": str(path), "path": path}[as_]
-    out = printed(capsys, exercises.check_own_photo, quantized(photo, 8), source, 8)
-    assert out.startswith("Correct! Your photo now has 8 colours; PSNR ")
-    assert "for a palette of 8 pixels picked at random" in out
-
-
-def test_own_photo_exif_rotated_jpeg_is_compared_upright(capsys, tmp_path):
-    exif = Image.Exif()
-    exif[0x0112] = 6   # stored 48 x 32, shown 32 x 48
-    path = tmp_path / "phone.jpg"
-    Image.fromarray(photo_like()).save(path, exif=exif)
-    with Image.open(path) as stored:
-        upright = ImageOps.exif_transpose(stored)
-        sideways = stored.convert("RGB")
-    assert upright.size == (32, 48)
-    assert printed(capsys, exercises.check_own_photo, quantized(upright, 8), path, 8).startswith("Correct!")
-    out = printed(capsys, exercises.check_own_photo, quantized(sideways, 8), path, 8)
-    assert out.startswith("Not quite:") and "48 x 32" in out and "32 x 48" in out
-
-
-def test_own_photo_large_photo_is_measured_on_a_sample(capsys):
-    photo = Image.fromarray(photo_like(600, 400))   # 240,000 pixels: more than the 200,000 measured
-    assert printed(capsys, exercises.check_own_photo, quantized(photo, 16), photo, 16).startswith("Correct!")
-
-
-def test_own_photo_with_transparency_is_correct(capsys, photo):
-    rgba = photo.convert("RGBA")
-    rgba.putalpha(Image.fromarray(np.tile(np.arange(96, dtype=np.uint8) * 2, (64, 1))))
-    result = quantized(photo, 8).convert("RGBA")
-    result.putalpha(rgba.getchannel("A"))
-    assert printed(capsys, exercises.check_own_photo, result, rgba, 8).startswith("Correct!")
-
-
-@pytest.mark.parametrize(("make_result", "words"), [
-    (lambda photo: np.asarray(quantized(photo, 8).convert("RGB")), ["ndarray", "PIL image"]),
-    (lambda photo: quantized(photo.resize((48, 32)), 8), ["48 x 32", "96 x 64", "resized"]),
-    (lambda photo: photo, ["more than my_k = 8"]),
-    (lambda photo: Image.new("RGB", photo.size, (128, 128, 128)), ["picked at random", "dB"]),
-    (lambda photo: quantized(Image.fromarray(photo_like(96, 64, seed=5)[::-1]), 8), ["picked at random"]),
-], ids=["array", "resized", "too-many-colours", "flat-grey", "other-photo"])
+@pytest.mark.parametrize("make_result, words", [
+    (lambda photo: compress_image(photo, 32), ["more than my_k"]),
+    (lambda photo: compress_image(photo[:20], 8), ["resized"]),
+    (lambda photo: photo, ["PIL image"]),
+    (lambda photo: Image.fromarray(np.zeros_like(photo)), ["random pixels"])])
 def test_own_photo_mistakes_get_their_hint(capsys, photo, make_result, words):
-    out = printed(capsys, exercises.check_own_photo, make_result(photo), photo, 8)
-    assert out.startswith("Not quite:")
-    for word in words:
-        assert word in out
+    assert_hint(capsys, exercises.check_own_photo, (make_result(photo), photo, 8), words)
 
 
-def test_own_photo_missing_file_is_reported(capsys, photo, tmp_path):
-    out = printed(capsys, exercises.check_own_photo, quantized(photo, 8), str(tmp_path / "missing.jpg"), 8)
-    assert out.startswith("Not quite: could not open my_photo (FileNotFoundError")
-
-
-def test_own_photo_bad_k_is_reported(capsys, photo):
-    out = printed(capsys, exercises.check_own_photo, quantized(photo, 8), photo, "8")
-    assert out.startswith("Not quite: my_k should be a whole number")
+def test_own_photo_missing_file_is_named(capsys, photo, tmp_path):
+    missing = tmp_path / "nope.jpg"
+    assert_hint(capsys, exercises.check_own_photo, (compress_image(photo, 8), missing, 8), ["nope.jpg"])
