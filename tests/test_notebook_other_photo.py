@@ -19,22 +19,54 @@ from nbfile import NOTEBOOK, ROOT, tagged_cells
 OTHER_CREDIT = "Test Photographer, example.org/coffee, CC BY 4.0"
 
 # Run after the imports cell: every figure the notebook displays is checked for the credit. A figure
-# "shows the photo" when it holds an image of at least 32 x 32 pixels or a 3-D plot of its pixels.
+# "shows the photo" when it holds an image of at least 32 x 32 pixels or a 3-D plot of its pixels, unless the
+# notebook marks it as its own graphic (figure label "graphic": the chart it draws, which needs no credit).
+# The first figure is the first result: its first two images are the photo and its K-means version, whose
+# colours are probed for what K-means gives (each colour the rounded mean of its pixels, each pixel's colour
+# the nearest of the palette).
 CREDIT_PROBE = f'''
 import matplotlib.backend_bases
+import numpy as _np
 _print_figure = matplotlib.backend_bases.FigureCanvasBase.print_figure
+_seen = []
+
+
+def _kmeans_facts(fig):
+    shown = [_np.asarray(i.get_array())[..., :3] for ax in fig.axes for i in ax.get_images()]
+    if len(shown) < 2 or shown[0].shape != shown[1].shape:
+        print("FIRST colours=0 mean_gap=255 nearest=0")
+        return
+    original, compressed = shown[:2]
+    colours, labels = _np.unique(compressed.reshape(-1, 3), axis=0, return_inverse=True)
+    pixels, labels = original.reshape(-1, 3).astype(float), labels.ravel()
+    means = _np.array([pixels[labels == j].mean(axis=0) for j in range(len(colours))])
+    nearest = ((pixels[:, None, :] - colours[None].astype(float)) ** 2).sum(axis=2).argmin(axis=1)
+    print(f"FIRST colours={{len(colours)}} mean_gap={{_np.abs(_np.rint(means) - colours).max():.0f}} "
+          f"nearest={{_np.mean(nearest == labels):.4f}}")
 
 
 def _probe(canvas, *args, **kwargs):
     fig = canvas.figure
-    photo = any(ax.name == "3d" or any(min(i.get_array().shape[:2]) >= 32 for i in ax.get_images())
-                for ax in fig.axes)
+    graphic = fig.get_label() == "graphic"
+    photo = not graphic and any(ax.name == "3d" or any(min(i.get_array().shape[:2]) >= 32 for i in ax.get_images())
+                                for ax in fig.axes)
+    if not _seen:
+        _seen.append(fig)
+        _kmeans_facts(fig)
     sizes = [t.get_fontsize() for t in fig.texts if {OTHER_CREDIT!r} in t.get_text().replace("\\n", " ")]
-    print(f"FIGURE photo={{photo}} credit_size={{max(sizes, default=0)}}")
+    print(f"FIGURE photo={{photo}} graphic={{graphic}} credit_size={{max(sizes, default=0)}}")
     return _print_figure(canvas, *args, **kwargs)
 
 
 matplotlib.backend_bases.FigureCanvasBase.print_figure = _probe
+'''
+
+# Run after the last cell: Lloyd's loop of section 4 ends in a fixed point that scikit-learn reaches too.
+LLOYD_PROBE = '''
+_distances = ((X[:, None, :].astype(float) - hand_centers[None]) ** 2).sum(axis=2)
+_means = [X[hand_labels == j].mean(axis=0) for j in range(len(hand_centers))]
+print("LLOYD", _np.array_equal(_distances.argmin(axis=1), hand_labels), _np.allclose(_means, hand_centers),
+      _np.array_equal(hand_labels, sk_small.labels_), len(hand_centers))
 '''
 
 
@@ -56,6 +88,7 @@ def other_run(tmp_path_factory):
     parameters.source = source
     first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
     notebook.cells.insert(first_code + 1, nbformat.v4.new_code_cell(CREDIT_PROBE))
+    notebook.cells.append(nbformat.v4.new_code_cell(LLOYD_PROBE))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", str(ROOT))       # colorquant.py and exercises.py
         NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
@@ -81,15 +114,45 @@ def test_compress_image_works_at_full_size(other_run):
         assert OTHER_CREDIT in result.text["Copyright"]
 
 
+def probe_lines(notebook, prefix):
+    """The lines a probe printed, starting with prefix."""
+    return [line for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+            for line in output.get("text", "").splitlines() if line.startswith(prefix)]
+
+
 def test_every_figure_of_the_photo_carries_a_legible_credit(other_run):
     _, _, _, notebook = other_run
-    probes = [line for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
-              for line in output.get("text", "").splitlines() if line.startswith("FIGURE ")]
+    probes = probe_lines(notebook, "FIGURE ")
     photo_figures = [line for line in probes if "photo=True" in line]
     assert len(photo_figures) >= 8, probes
     for line in photo_figures:
         size = float(line.split("credit_size=")[1])
         assert size >= 8, f"a figure of the photo has no legible credit: {line}"
+
+
+def test_the_graphic_is_shown_without_the_photo_credit(other_run):
+    """The chart the notebook draws is told apart from the photo: shown, and not credited to the photographer."""
+    _, _, _, notebook = other_run
+    graphic_figures = [line for line in probe_lines(notebook, "FIGURE ") if "graphic=True" in line]
+    assert graphic_figures
+    assert all(line.endswith("credit_size=0") for line in graphic_figures), graphic_figures
+
+
+def test_first_result_is_a_kmeans_palette_of_the_photo(other_run):
+    """The first figure shows the photo and a version with N_COLORS colours, each the rounded mean of the
+    pixels that have it, and each pixel's colour the nearest in that palette: what K-means produces."""
+    _, _, _, notebook = other_run
+    (first,) = probe_lines(notebook, "FIRST ")
+    facts = dict(item.split("=") for item in first.split()[1:])
+    assert int(facts["colours"]) == 16
+    assert int(facts["mean_gap"]) <= 1, first
+    assert float(facts["nearest"]) >= 0.99, first
+
+
+def test_lloyd_loop_reaches_the_fixed_point_scikit_learn_reaches(other_run):
+    _, _, _, notebook = other_run
+    (line,) = probe_lines(notebook, "LLOYD ")
+    assert line == "LLOYD True True True 3", line
 
 
 def test_saved_images_are_credited(other_run):
@@ -114,4 +177,4 @@ def test_credit_probe_sees_a_figure_without_credit():
     finally:
         matplotlib.backend_bases.FigureCanvasBase.print_figure = namespace["_print_figure"]
         plt.close(fig)
-    assert out.getvalue().strip() == "FIGURE photo=True credit_size=0"
+    assert out.getvalue().strip().splitlines()[-1] == "FIGURE photo=True graphic=False credit_size=0"
