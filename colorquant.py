@@ -361,9 +361,10 @@ def _adjacency(index, n):
     return counts
 
 
-def _path_order(members, adjacency, pixel_counts):
+def _path_order(members, adjacency, pixel_counts, luma):
     """The entries in members as a path grown at both ends from the commonest entry, each step taking the
-    entry that neighbours an end most often: frequent neighbours get consecutive indices."""
+    entry that neighbours an end most often: frequent neighbours get consecutive indices. The path runs
+    from its darker end, so that the same colours in the same arrangement get the same order."""
     weights = adjacency[np.ix_(members, members)]
     free = np.ones(len(members), dtype=bool)
     first = int(np.argmax(pixel_counts[members]))
@@ -379,7 +380,8 @@ def _path_order(members, adjacency, pixel_counts):
             entry = int(np.argmax(head))
             path.insert(0, entry)
         free[entry] = False
-    return members[path]
+    path = members[path]
+    return path[::-1] if luma[path[0]] > luma[path[-1]] else path
 
 
 def _spectral_key(palette, adjacency):
@@ -420,8 +422,9 @@ def _order_palette(palette, index):
     opaque = palette[:, 3] == 255 if palette.shape[1] == 4 else np.ones(n, dtype=bool)
     used = pixel_counts > 0
     if n <= _PATH_COLORS:
+        luma = palette[:, :3].astype(np.int64) @ (299, 587, 114)
         groups = [np.flatnonzero(used & ~opaque), np.flatnonzero(used & opaque), np.flatnonzero(~used)]
-        order = np.concatenate([_path_order(group, adjacency, pixel_counts) if len(group) else group
+        order = np.concatenate([_path_order(group, adjacency, pixel_counts, luma) if len(group) else group
                                 for group in groups])
     else:
         order = np.lexsort((_spectral_key(palette, adjacency), opaque, ~used))
