@@ -343,6 +343,7 @@ _ADJACENT_PAIRS = 1 << 21  # adjacent pixel pairs counted at most, in whole rows
 _FULL_EFFORT_PIXELS = 1 << 22
 _COUNT_BLOCK = 1 << 20     # pixels counted per block: small temporary arrays on big images
 _TEXT_KEY_BYTES = 79       # a PNG text keyword is 1 to 79 Latin-1 bytes
+_PILLOW_PNG_MODES = {"1", "L", "LA", "I;16", "I;16B", "P", "RGB", "RGBA"}   # what Pillow writes as PNG
 
 
 def _index_counts(index, n):
@@ -498,7 +499,9 @@ def _oxipng():
 
 
 def _pillow_png(image, text):
-    """The PNG file Pillow writes (optimize=True), for any mode."""
+    """The PNG file Pillow writes (optimize=True), for any mode: others (PA, CMYK, ...) as RGB(A)."""
+    if image.mode not in _PILLOW_PNG_MODES:
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
     info = None
     if text:
         info = PngInfo()

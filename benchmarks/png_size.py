@@ -15,8 +15,9 @@ Two kinds of rows, each comparing encoders on the same pixels:
   png_bytes hands to Pillow.
 
 Times are the median of REPEAT runs of each step, in this process (the machine may be shared: compare
-within a run): "order" is _order_palette, "ours" png_bytes, "Pillow" Pillow's default save. What the
-optimiser costs is ours minus Pillow's time, for the kB it saves. With --big, also a 24-megapixel photo
+within a run): "order" is _order_palette, "ours" png_bytes (wall clock; "ours CPU" its process time, all
+of oxipng's threads), "Pillow" Pillow's default save. What the optimiser costs is ours minus Pillow's
+time, for the kB it saves. With --big, also a 24-megapixel photo
 (benchmarks.compress_benchmark's) at k = 16 and 256, through pngquant (about 15 s each) when installed.
 Usage, from the repository root: python -m benchmarks.png_size [--repeat N] [--big]
 """
@@ -39,13 +40,13 @@ CASES = (("tulips", 16), ("tulips", 256), ("china", 16), ("china", 256), ("flowe
          ("tulips_rgba", 16), ("tulips_rgba", 256), ("logo", 16), ("shadow", 16), ("tulips_feathered", 64))
 
 
-def median_time(function, repeat):
+def median_time(function, repeat, clock=time.perf_counter):
     """The function's result and the median of its times over repeat runs, in seconds."""
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         result = function()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return result, statistics.median(times)
 
 
@@ -77,19 +78,21 @@ def pngquant(source, target, k):
 
 
 def measure(image, repeat):
-    """(ours, Pillow, unordered) byte counts and (order, ours, Pillow) times in ms, for one palette image."""
+    """(ours, Pillow, unordered) byte counts and (order, ours, ours CPU, Pillow) times in ms, for one
+    palette image."""
     ordered, order_time = median_time(lambda: ordered_image(image), repeat)
     ours, ours_time = median_time(lambda: png_bytes(ordered), repeat)
+    ours_cpu = median_time(lambda: png_bytes(ordered), repeat, time.process_time)[1]
     pillow, pillow_time = median_time(lambda: pillow_default(image), repeat)
     with Image.open(io.BytesIO(ours)) as written:
         if not same_pixels(written, image):
             raise AssertionError("png_bytes changed the pixels")
-    return (len(ours), len(pillow), len(png_bytes(image))), (1000 * order_time, 1000 * ours_time,
-                                                            1000 * pillow_time)
+    return (len(ours), len(pillow), len(png_bytes(image))), tuple(
+        1000 * t for t in (order_time, ours_time, ours_cpu, pillow_time))
 
 
 HEADER = (f"{'case':17} {'k':>4} {'ours kB':>8} {'pngquant':>8} {'Pillow':>8} {'unordered':>9}   "
-          f"{'order ms':>8} {'ours ms':>8} {'Pillow ms':>9}")
+          f"{'order ms':>8} {'ours ms':>8} {'ours CPU':>8} {'Pillow ms':>9}")
 
 
 def row(name, k, sizes, times, reference=None):
@@ -97,7 +100,7 @@ def row(name, k, sizes, times, reference=None):
     quant = f"{reference / 1000:8.1f}" if reference is not None else f"{'-':>8}"
     flag = "" if reference is None or sizes[0] <= reference else "   LARGER than pngquant"
     print(f"{name:17} {k:4d} {ours:8.1f} {quant} {pillow:8.1f} {unordered:9.1f}   "
-          f"{times[0]:8.1f} {times[1]:8.1f} {times[2]:9.1f}{flag}", flush=True)
+          f"{times[0]:8.1f} {times[1]:8.1f} {times[2]:8.1f} {times[3]:9.1f}{flag}", flush=True)
 
 
 def main(argv=None):
@@ -127,7 +130,8 @@ def main(argv=None):
             else:
                 ours, ours_time = median_time(lambda result=result: png_bytes(result), args.repeat)
                 pillow, pillow_time = median_time(lambda result=result: pillow_default(result), args.repeat)
-                sizes, times = (len(ours), len(pillow), len(ours)), (0.0, 1000 * ours_time, 1000 * pillow_time)
+                sizes = (len(ours), len(pillow), len(ours))
+                times = (0.0, 1000 * ours_time, float("nan"), 1000 * pillow_time)
             reference = None
             if has_pngquant:
                 reference = (folder / f"{name}_pq{k}.png").stat().st_size

@@ -139,6 +139,14 @@ def test_other_modes_are_written_with_the_same_pixels(mode):
     assert np.array_equal(np.asarray(written), np.asarray(image))
 
 
+@pytest.mark.parametrize(("mode", "written_mode"), [("PA", "RGBA"), ("CMYK", "RGB")])
+def test_modes_pillow_cannot_write_as_png_are_written_as_rgb(mode, written_mode):
+    image = Image.fromarray(photo_like()).convert(mode)
+    written = decoded(png_bytes(image))
+    assert written.mode == written_mode
+    assert np.array_equal(rgba(written), rgba(image))
+
+
 def test_without_oxipng_pillow_writes_the_same_pixels(monkeypatch):
     monkeypatch.setattr(colorquant, "_oxipng", lambda: None)
     alpha = np.full(12, 255)
