@@ -517,6 +517,9 @@ def _text_chunks(text):
             keyword = b""
         if not 1 <= len(keyword) <= _TEXT_KEY_BYTES:
             raise ValueError(f"a PNG text key must be 1 to {_TEXT_KEY_BYTES} Latin-1 characters, got {key!r}")
+        if isinstance(value, bytes):   # as Pillow's PngInfo.add_text takes it: stored as it is
+            chunks.append((b"tEXt", keyword + b"\0" + value))
+            continue
         value = str(value)
         try:
             chunks.append((b"tEXt", keyword + b"\0" + value.encode("latin-1")))
@@ -551,13 +554,36 @@ def _pillow_png(image, text):
 def png_bytes(image, *, text=None):
     """The PNG file of a PIL image, as bytes: what the command line writes.
 
-    text: an optional dict of PNG text chunks (such as a credit) to store in the file.
-    An RGB ICC profile in image.info["icc_profile"] is kept.
-
     A palette image (mode P, with or without alpha in its palette) becomes a palette PNG with exactly its
-    pixels' colours: the entries no pixel uses are dropped, the others keep their order (compress_image
-    orders them for compression), and oxipng picks the bit depth (1, 2, 4 or 8), the row filters and the
-    compression. Other modes are written by Pillow as they are.
+    pixels' colours and alphas: the entries no pixel uses are dropped, the others keep their order
+    (compress_image orders them for compression), and oxipng (package pyoxipng) picks the bit depth
+    (1, 2, 4 or 8), the row filters and the compression. Other modes are written by Pillow as they are
+    (modes PNG cannot hold, such as CMYK, as RGB or RGBA), and so are palette images where pyoxipng is
+    not installed.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        The image to write.
+    text : dict of str to str, optional
+        PNG text chunks to store in the file, such as a credit: keys of 1 to 79 Latin-1 characters;
+        values in Latin-1 go to tEXt chunks, others to iTXt (UTF-8).
+
+    Returns
+    -------
+    bytes
+        The PNG file. An RGB ICC profile in ``image.info["icc_profile"]`` is kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> photo = Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1)), "L").convert("RGB")
+    >>> result = compress_image(photo, 4, seed=0)
+    >>> data = png_bytes(result, text={"Title": "a grey ramp, 4 colours"})
+    >>> written = Image.open(io.BytesIO(data))
+    >>> written.mode, written.info["Title"], len(data) < 200
+    ('P', 'a grey ramp, 4 colours', True)
     """
     oxipng = _oxipng()
     indexed = _indexed(image) if oxipng is not None else None
