@@ -604,7 +604,10 @@ def png_bytes(image, *, text=None):
     if width * height > _FULL_EFFORT_PIXELS:
         options = {"level": 1, "filter": [oxipng.RowFilter.NoOp]}
     # palette_reduction would re-sort the palette (often to a larger file) and write other colours' order
-    return raw.create_optimized_png(palette_reduction=False, **options)
+    try:
+        return raw.create_optimized_png(palette_reduction=False, **options)
+    except oxipng.PngError:   # not seen on any input; Pillow writes the same pixels, only less small
+        return _pillow_png(image, text)
 
 
 # --- measuring the result -----------------------------------------------------------------------------
