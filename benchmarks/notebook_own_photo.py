@@ -25,7 +25,8 @@ NOTEBOOK = ROOT / "color_compression.ipynb"
 TULIPS = ROOT / "images" / "tulips.jpg"
 BIG_SIZE = (4000, 3000)
 TIME_BUDGET, MEMORY_BUDGET_MIB = 2.5, 2048
-PEAK_CELL = 'print("VmHWM", [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0])'
+PEAK_CELL = ('print("VmHWM", [line.split()[1] for line in open("/proc/self/status")'
+             ' if line.startswith("VmHWM")][0])')
 
 
 def make_phone_photo(path):

@@ -53,7 +53,8 @@ def cell_profile(notebook, workdir, top=8):
     from nbclient import NotebookClient
 
     executed = nbformat.read(notebook, as_version=4)
-    NotebookClient(executed, timeout=600, record_timing=True, resources={"metadata": {"path": str(workdir)}}).execute()
+    NotebookClient(executed, timeout=600, record_timing=True,
+                   resources={"metadata": {"path": str(workdir)}}).execute()
     rows = []
     for number, cell in enumerate((c for c in executed.cells if c.cell_type == "code"), 1):
         stamps = cell.metadata.get("execution", {})
@@ -83,8 +84,9 @@ def main():
             times["full"].append(nbval_seconds(full, work))
     med = {name: statistics.median(t) for name, t in times.items()}
     ratio = med["full"] / med["minimal"]
-    print(f"minimal notebook under nbval: median {med['minimal']:.1f} s  ({', '.join(f'{t:.1f}' for t in times['minimal'])})")
-    print(f"color_compression.ipynb:      median {med['full']:.1f} s  ({', '.join(f'{t:.1f}' for t in times['full'])})")
+    for key, label in (("minimal", "minimal notebook under nbval:"), ("full", "color_compression.ipynb:")):
+        runs = ", ".join(f"{t:.1f}" for t in times[key])
+        print(f"{label:<30}median {med[key]:.1f} s  ({runs})")
     print(f"ratio {ratio:.2f}x (budget {BUDGET:.0f}x): {'within' if ratio <= BUDGET else 'OVER'} budget")
 
 
