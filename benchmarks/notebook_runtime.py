@@ -5,7 +5,8 @@ minimal notebook that imports the same libraries, loads the tulips, fits one KMe
 shows one figure. Both are run REPEAT times through `python -m pytest --nbval-lax`; the medians are
 compared. It first prints the slowest cells of one execution (where the time goes). Prints figures;
 it is not a test. The notebooks run in a temporary directory, with the repository root on PYTHONPATH
-so that `import colorquant` works there. Usage: python benchmarks/notebook_runtime.py [REPEAT]
+for exercises.py (colorquant itself is installed in .venv by make).
+Usage: python -m benchmarks.notebook_runtime [REPEAT]   (from the repository root)
 """
 import os
 import shutil
