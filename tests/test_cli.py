@@ -441,30 +441,54 @@ def test_skip_if_larger_writes_nothing_for_a_file_whose_png_would_be_larger(tmp_
 
 # --- subprocess smoke tests (at most three: each pays Python's start and scikit-learn's import) -------
 
-def test_installed_command_reads_stdin_and_writes_stdout_from_any_folder(tmp_path, photo):
-    command = Path(sys.executable).with_name("colorquant")
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The three commands, started together at once (they run side by side), in a folder of their own.
+
+    installed: the `colorquant` command beside this Python, stdin to stdout, without PYTHONPATH;
+    batch: `python -m colorquant broken.jpg photo.png`; pipe: a run whose stdout is closed at once.
+    """
+    folder = tmp_path_factory.mktemp("smoke")
+    Image.fromarray(photo_like(64, 40)).save(folder / "photo.png")
+    (folder / "broken.jpg").write_text("not an image")
+    (folder / "pipe").mkdir()
+    Image.fromarray(photo_like(64, 40)).save(folder / "pipe" / "photo.png")
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    done = subprocess.run([command, "-k", "8", "-"], input=photo.read_bytes(), cwd=tmp_path, env=env,
-                          capture_output=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == png_bytes(compress_image(photo, 8, seed=0))
-    assert REPORT.match(done.stderr.decode().strip())
+    started = {
+        "installed": subprocess.Popen([Path(sys.executable).with_name("colorquant"), "-k", "8", "-"],
+                                      cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE),
+        "batch": subprocess.Popen([sys.executable, "-m", "colorquant", "broken.jpg", "photo.png"], cwd=folder,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+        "pipe": subprocess.Popen([sys.executable, "-m", "colorquant", "photo.png"], cwd=folder / "pipe",
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+    }
+    started["pipe"].stdout.close()                  # as `| head -0` does
+    finished = {"installed": started["installed"].communicate((folder / "photo.png").read_bytes(), 120)}
+    finished["batch"] = started["batch"].communicate(timeout=120)
+    finished["pipe"] = (None, started["pipe"].communicate(timeout=120)[1])
+    return folder, {name: (started[name].returncode, *finished[name]) for name in started}
 
 
-def test_python_m_colorquant_runs_a_batch_with_a_bad_file(tmp_path, photo):
-    (tmp_path / "broken.jpg").write_text("not an image")
-    done = subprocess.run([sys.executable, "-m", "colorquant", "broken.jpg", "photo.png"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 1
-    assert done.stderr.startswith("[1/2] broken.jpg: error: OSError: cannot read image file 'broken.jpg'")
-    assert "Traceback" not in done.stderr
-    assert REPORT.match(done.stdout.strip()).group(3) == "photo_k16.png"
+def test_installed_command_reads_stdin_and_writes_stdout_from_any_folder(smoke):
+    folder, done = smoke
+    status, out, err = done["installed"]
+    assert status == 0, err
+    assert out == png_bytes(compress_image(folder / "photo.png", 8, seed=0))
+    assert REPORT.match(err.decode().strip())
 
 
-def test_a_closed_pipe_ends_the_real_command_quietly(tmp_path, photo):
-    process = subprocess.Popen([sys.executable, "-m", "colorquant", "photo.png"], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    process.stdout.close()                          # as `| head -0` does
-    assert process.wait(timeout=120) == 128 + 13
-    assert process.stderr.read() == b""
-    process.stderr.close()
+def test_python_m_colorquant_runs_a_batch_with_a_bad_file(smoke):
+    _, done = smoke
+    status, out, err = done["batch"]
+    assert status == 1
+    assert err.decode().startswith("[1/2] broken.jpg: error: OSError: cannot read image file 'broken.jpg'")
+    assert b"Traceback" not in err
+    assert REPORT.match(out.decode().strip()).group(3) == "photo_k16.png"
+
+
+def test_a_closed_pipe_ends_the_real_command_quietly(smoke):
+    folder, done = smoke
+    status, _, err = done["pipe"]
+    assert (status, err) == (128 + 13, b"")
+    assert files_in(folder / "pipe") == ["photo.png", "photo_k16.png"]
