@@ -905,6 +905,8 @@ def _run(args):
                 warnings.simplefilter("ignore", category)
             try:
                 line = _compress_file(file, args, inputs)
+            except BrokenPipeError:      # stdout closed: not this file's fault; main ends the run quietly
+                raise
             except _NotWritten as not_written:
                 line, status = None, not_written.status
                 message = f"{prefix}: {not_written}"

@@ -357,6 +357,20 @@ def test_a_closed_pipe_ends_the_run_quietly(tmp_path, photo, capsys, monkeypatch
     assert files_in(tmp_path) == ["photo.png", "photo_k16.png", "second.png"]
 
 
+class ClosedBinaryPipe(io.BytesIO):
+    """The binary stdout of a reader that went away."""
+
+    def write(self, data):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_while_writing_the_png_to_stdout_ends_quietly(photo, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(photo.read_bytes())))
+    monkeypatch.setattr(sys, "stdout", types.SimpleNamespace(buffer=ClosedBinaryPipe(), flush=lambda: None))
+    assert main(["-"]) == 128 + 13
+    assert capsys.readouterr().err == ""
+
+
 # --- - : stdin to stdout -----------------------------------------------------------------------------
 
 def test_dash_reads_stdin_and_writes_the_png_to_stdout(tmp_path, photo, capsysbinary, monkeypatch):
