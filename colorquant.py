@@ -617,18 +617,21 @@ def _publish(temporary, target, force):
         os.replace(temporary, target)
         return
     try:
-        os.link(temporary, target)   # fails if target exists, even if it appeared a moment ago
+        try:
+            os.link(temporary, target)   # fails if target exists, even if it appeared a moment ago
+        except FileExistsError:
+            raise
+        except OSError:                  # a file system without hard links: an exclusive create instead
+            with open(temporary, "rb") as data, open(target, "xb") as out:
+                try:
+                    out.write(data.read())
+                except BaseException:
+                    out.close()
+                    os.unlink(target)
+                    raise
     except FileExistsError:
         raise FileExistsError(f"output {_display(target)!r} appeared while it was being written; "
                               "it was kept (use --force to overwrite it)") from None
-    except OSError:                  # a file system without hard links: an exclusive create instead
-        with open(temporary, "rb") as data, open(target, "xb") as out:
-            try:
-                out.write(data.read())
-            except BaseException:
-                out.close()
-                os.unlink(target)
-                raise
     os.unlink(temporary)
 
 
@@ -941,7 +944,7 @@ def main(argv=None):
     int
         0 when every file was done; 1 when a file failed; 2 for a usage error; 98 when
         --skip-if-larger skipped a file and none failed; 99 when a file fell short of --min-psnr and
-        none failed; 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped the run, after removing
+        none failed (99 outranks 98); 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped the run, after removing
         the temporary file; 141 when stdout was closed (``| head -1``).
     """
     try:

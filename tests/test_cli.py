@@ -306,6 +306,27 @@ def test_an_output_that_appears_while_compressing_is_not_overwritten(tmp_path, p
     assert files_in(tmp_path) == ["photo.png", "photo_k16.png"]
 
 
+@pytest.mark.parametrize("appears", [False, True])
+def test_without_hard_links_an_exclusive_create_keeps_the_promise(tmp_path, photo, capsys, monkeypatch,
+                                                                   appears):
+    """On a file system without hard links (os.link fails), the output is still never replaced."""
+    output = tmp_path / "photo_k16.png"
+
+    def no_hard_links(source, target):
+        if appears:
+            output.write_bytes(b"written by another run meanwhile")
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    status, _, err = run(capsys, photo)
+    if appears:
+        assert status == 1 and "appeared while it was being written; it was kept" in err[0]
+        assert output.read_bytes() == b"written by another run meanwhile"
+    else:
+        assert status == 0 and output.read_bytes() == png_bytes(compress_image(photo, 16, seed=0))
+    assert files_in(tmp_path) == ["photo.png", "photo_k16.png"]
+
+
 def test_a_failed_write_leaves_no_temporary_file_and_keeps_the_old_output(tmp_path, photo, capsys,
                                                                           monkeypatch):
     output = tmp_path / "photo_k16.png"
