@@ -43,6 +43,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 __all__ = ["compress_image", "load_rgb", "main", "nearest", "palette_image", "png_bytes", "psnr"]
+__version__ = "0.1.0"   # pyproject.toml reads it from here
 
 MAX_COLORS = 256          # a PNG palette holds at most 256 colours
 MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
@@ -854,6 +855,7 @@ def _parse_args(argv):
                        help="output file (one input only; its folder must exist)")
     where.add_argument("--out-dir", metavar="DIR", help="write the outputs in DIR (created when missing)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     if args.colors is None:
         args.colors = MAX_COLORS if args.min_psnr is not None else 16

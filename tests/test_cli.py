@@ -187,6 +187,13 @@ def test_usage_errors_exit_2_with_a_message_and_write_nothing(tmp_path, photo, c
     assert files_in(tmp_path) == ["photo.png"]
 
 
+def test_version_and_help_exit_0(capsys):
+    assert run(capsys, "--version") == (0, [f"colorquant {colorquant.__version__}"], [])
+    status, out, err = run(capsys, "--help")
+    assert (status, err) == (0, []) and out[0].startswith("usage: colorquant")
+    assert any("--min-psnr DB" in line for line in out)
+
+
 def test_no_file_is_a_usage_error(capsys):
     assert usage_error(capsys).endswith("the following arguments are required: FILE")
 
