@@ -1,19 +1,36 @@
-"""Colour compression with K-means: `compress_image` reduces a photo to at most k colours.
+"""Colour compression with K-means: reduce a photo to at most 256 colours and write a small indexed PNG.
 
-    from colorquant import compress_image
-    compress_image("photo.jpg", 16, seed=0).save("photo_k16.png")   # an indexed PNG
+The public API (``__all__``):
+
+- `compress_image` : the photo with at most k colours, chosen by K-means, as a palette ('P') image.
+- `png_bytes` : that image as the bytes of a PNG file, as the command line writes it.
+- `psnr` : the peak signal-to-noise ratio of a result against its original, in dB.
+- `load_rgb` : an image read the way `compress_image` reads it, as an (H, W, 3) uint8 array.
+- `nearest`, `palette_image` : the two steps the notebook's lesson uses (nearest centre, image from
+  a palette and an index).
+- `main` : the command line, installed as ``colorquant`` (also ``python -m colorquant``).
+
+Everything else is private (a leading underscore) and may change. Example::
+
+    from colorquant import compress_image, png_bytes
+    result = compress_image("photo.jpg", 16, seed=0)            # mode 'P', at most 16 colours
+    open("photo_k16.png", "wb").write(png_bytes(result))
 
 The steps, each a function below: read the input; get RGBA pixels and alpha; weighted distinct
-colours; fit the palette; index the image; build the result. As a command line:
+colours; fit the palette; index the image; build the result. As a command line::
 
-    python -m colorquant [-k N] [--seed S] [--dither] [-o OUT | --out-dir DIR] [--force] FILE...
+    colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither]
+               [-o OUT | --out-dir DIR] [--force] FILE... | -
 """
 import argparse
 import io
+import math
 import numbers
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -24,6 +41,9 @@ from PIL.PngImagePlugin import PngInfo
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
+
+__all__ = ["compress_image", "load_rgb", "main", "nearest", "palette_image", "png_bytes", "psnr"]
+__version__ = "0.1.0"   # pyproject.toml reads it from here
 
 MAX_COLORS = 256          # a PNG palette holds at most 256 colours
 MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
@@ -42,8 +62,12 @@ ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name i
 ARRAY_MODES = {1: "L", 3: "RGB", 4: "RGBA"}   # Pillow mode of an array by its number of channels
 
 
-def check_int(value, name, low, high, allowed):
-    """Return value as an int if it is an integer (not a bool) from low to high, else raise TypeError or ValueError."""
+
+def _check_int(value, name, low, high, allowed):
+    """Return value as an int if it is an integer (not a bool) from low to high.
+
+    Raises TypeError for another type and ValueError out of range; the message says what is allowed.
+    """
     message = f"{name} must be {allowed}, got {value!r}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(message)
@@ -52,29 +76,31 @@ def check_int(value, name, low, high, allowed):
     return int(value)
 
 
-def check_n_colors(n_colors):
+def _check_n_colors(n_colors):
     """Return n_colors if it is an int from 1 to 256, else raise TypeError or ValueError."""
-    return check_int(n_colors, "n_colors", 1, MAX_COLORS, f"an int from 1 to {MAX_COLORS}")
+    return _check_int(n_colors, "n_colors", 1, MAX_COLORS, f"an int from 1 to {MAX_COLORS}")
 
 
-def check_seed(seed):
+def _check_seed(seed):
     """Return seed if it is None or an int from 0 to 2**32 - 1, else raise TypeError or ValueError."""
-    return None if seed is None else check_int(seed, "seed", 0, MAX_SEED, "an int from 0 to 2**32 - 1 or None")
+    if seed is None:
+        return None
+    return _check_int(seed, "seed", 0, MAX_SEED, "an int from 0 to 2**32 - 1 or None")
 
 
 # --- step 1: read the input ---------------------------------------------------------------------------
 
-def scale_16_to_8(values):
+def _scale_16_to_8(values):
     """16-bit values (0..65535) rounded to 8 bits (0..255), as uint8."""
     return ((np.asarray(values, dtype=np.int64) * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def array_image(array):
+def _array_image(array):
     """A PIL image of a NumPy array (H, W), (H, W, 3) or (H, W, 4): uint8, uint16, or float in [0, 1]."""
     if array.dtype == np.uint8:
         pixels = array
     elif array.dtype == np.uint16:
-        pixels = scale_16_to_8(array)
+        pixels = _scale_16_to_8(array)
     elif np.issubdtype(array.dtype, np.floating):
         low, high = (float(np.min(array)), float(np.max(array))) if array.size else (0.0, 0.0)
         if not (0 <= low and high <= 1):   # also true of NaN, which compares false
@@ -87,44 +113,88 @@ def array_image(array):
         raise TypeError(f"an image array must have dtype uint8, uint16 or float, got {array.dtype}")
     channels = 1 if array.ndim == 2 else array.shape[-1] if array.ndim == 3 else 0
     if channels not in ARRAY_MODES or 0 in array.shape:
-        raise ValueError(f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+        raise ValueError("an image array must have shape (H, W), (H, W, 3) or (H, W, 4), "
+                         f"got shape {array.shape}")
     return Image.fromarray(np.ascontiguousarray(pixels), ARRAY_MODES[channels])
 
 
-def open_file(file, name):
-    """Open and fully decode an image file (a path or a binary file object); errors name it."""
+def _open_file(file, name):
+    """Open and fully decode an image file (a path or a binary file object); errors name it.
+
+    An animated image gives its first frame, with a UserWarning that says so.
+    """
     try:
         with Image.open(file) as opened:   # refuses a decompression bomb from its header, before decoding
+            frames = getattr(opened, "n_frames", 1)
             opened.load()                  # the pixels stay when the file closes: no copy needed
-            return opened
     except Image.DecompressionBombError as error:
         raise OSError(f"refused image file {name!r}, not decoded: {error}") from error
-    except (OSError, ValueError, SyntaxError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise OSError(f"cannot read image file {name!r}: {error}") from error
+    if frames > 1:
+        warnings.warn(f"{name!r} is animated: only the first of its {frames} frames was used",
+                      UserWarning, stacklevel=4)
+    return opened
 
 
-def read_image(source):
-    """Read a path, binary file object, PIL image or NumPy array as a PIL image, upright by its EXIF orientation."""
+def _orientation(image, name):
+    """The image's EXIF orientation (1: upright as stored); a corrupt EXIF block warns and counts as 1."""
+    try:
+        return image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception as error:  # noqa: BLE001 - Pillow raises SyntaxError, struct.error... on a bad block
+        warnings.warn(f"the EXIF block of {name} is corrupt ({type(error).__name__}: {error}): "
+                      "the image is used as stored", UserWarning, stacklevel=5)
+        return 1
+
+
+def _upright(image, name, in_place=False):
+    """The image turned upright by its EXIF orientation: itself when it already is (or its EXIF is corrupt).
+
+    in_place: turn this image itself (one that was just read), rather than a copy (the caller's image).
+    """
+    if _orientation(image, name) == 1:
+        return image
+    try:
+        if in_place:
+            ImageOps.exif_transpose(image, in_place=True)
+            return image
+        return ImageOps.exif_transpose(image)
+    except Exception as error:  # noqa: BLE001 - as in _orientation: any failure of a corrupt block
+        warnings.warn(f"the EXIF block of {name} is corrupt ({type(error).__name__}: {error}): "
+                      "the image is used as stored", UserWarning, stacklevel=4)
+        return image
+
+
+def _float_image(image):
+    """A Pillow image in mode F (32-bit floats) read like a float array: values in [0, 1], else ValueError."""
+    return _array_image(np.asarray(image, dtype=np.float32))
+
+
+def _read_image(source):
+    """Read a path, binary file object, PIL image or NumPy array as a PIL image, upright by its EXIF.
+
+    Returns the image and a name for messages. A mode F image is read as floats in [0, 1].
+    """
     if isinstance(source, Image.Image):   # the caller's image: turned upright in a copy, if at all
-        if source.getexif().get(EXIF_ORIENTATION, 1) == 1:
-            return source, "the given image"
-        return ImageOps.exif_transpose(source), "the given image"
-    if isinstance(source, np.ndarray):
-        return array_image(source), "the given array"
-    if isinstance(source, (str, os.PathLike)):
+        image, name = _upright(source, "the given image"), "the given image"
+    elif isinstance(source, np.ndarray):
+        return _array_image(source), "the given array"
+    elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        image = open_file(name, name)
+        image = _upright(_open_file(name, name), repr(name), in_place=True)
     elif hasattr(source, "read"):
         name = getattr(source, "name", None) or f"the given {type(source).__name__}"
-        image = open_file(source, name)
+        shown = repr(name) if isinstance(name, str) else name
+        image = _upright(_open_file(source, name), shown, in_place=True)
     else:
         raise TypeError("source must be a path, a binary file object, a PIL.Image.Image or a NumPy array, "
                         f"got {type(source).__name__}")
-    ImageOps.exif_transpose(image, in_place=True)   # our own copy: no second one
+    if image.mode == "F":
+        image = _float_image(image)
     return image, name
 
 
-def rgb_profile(image):
+def _rgb_profile(image):
     """The image's ICC profile if it describes RGB colours (not CMYK or grayscale), else None."""
     profile = image.info.get("icc_profile")
     if isinstance(profile, bytes) and profile[ICC_COLOR_SPACE] == b"RGB ":
@@ -132,15 +202,51 @@ def rgb_profile(image):
     return None
 
 
-def load_rgb(source):
-    """Read an image the way compress_image does, as an (H, W, 3) uint8 RGB array (alpha dropped).
+def _pixels(image, name):
+    """The image's pixels as a uint8 array: (H, W, 4) RGBA when it has transparency, else (H, W, 3) RGB."""
+    rgba, has_alpha = rgba_pixels(image, name)
+    return rgba if has_alpha else np.ascontiguousarray(rgba[..., :3])
 
-    source is anything compress_image accepts: a path, a binary file object, a PIL image, or a NumPy
-    array. The photo is turned upright by its EXIF orientation; 16-bit and float images are scaled
-    to 8 bits.
+
+def load_rgb(source):
+    """Read an image the way `compress_image` does, as an (H, W, 3) uint8 RGB array (alpha dropped).
+
+    Parameters
+    ----------
+    source : str, os.PathLike, binary file object, PIL.Image.Image or numpy.ndarray
+        Anything `compress_image` accepts. The photo is turned upright by its EXIF orientation;
+        16-bit and float images are scaled to 8 bits.
+
+    Returns
+    -------
+    numpy.ndarray
+        The pixels, of shape (H, W, 3) and dtype uint8.
+
+    Raises
+    ------
+    TypeError, ValueError, OSError
+        As `compress_image` does, for the same sources.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from colorquant import load_rgb
+    >>> load_rgb(np.full((2, 3), 0.5)).shape      # a float grayscale array in [0, 1]
+    (2, 3, 3)
+    >>> int(load_rgb(np.full((2, 3), 0.5))[0, 0, 0])
+    128
     """
-    image, name = read_image(source)
+    image, name = _read_image(source)
     return np.ascontiguousarray(rgba_pixels(image, name)[0][..., :3])
+
+
+# Old names the quantiser (steps 2 to 6, rewritten for issue 13) still calls; not part of the API.
+# They go when the quantiser's functions are renamed at the merge.
+scale_16_to_8 = _scale_16_to_8
+check_n_colors = _check_n_colors
+check_seed = _check_seed
+read_image = _read_image
+rgb_profile = _rgb_profile
 
 
 # --- step 2: get RGBA pixels and alpha ----------------------------------------------------------------
@@ -292,11 +398,76 @@ def palette_image(palette, index, alpha=None):
 
 
 def compress_image(source, n_colors=16, *, seed=0, dither=False):
-    """Return a copy of the photo with at most n_colors colours, chosen by K-means (a 'P' or 'RGBA' image).
+    """Return a copy of the photo with at most n_colors colours, chosen by K-means, as a palette image.
 
-    source: a path, a binary file object, a PIL image, or a NumPy array (H, W), (H, W, 3) or (H, W, 4)
-    of uint8, uint16 or floats in [0, 1]. seed: an int from 0 to 2**32 - 1, or None for a random start.
-    dither: map the photo onto the palette with Floyd-Steinberg dithering. An RGB ICC profile is kept.
+    The colours are the centres of a seeded K-means fit on the photo's distinct colours, each weighted
+    by its number of pixels (fully transparent pixels do not count), rounded to 8 bits; each pixel gets
+    its nearest colour, or a Floyd-Steinberg dithered mix of them. A photo with at most n_colors
+    distinct colours is kept exactly.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, binary file object, PIL.Image.Image or numpy.ndarray
+        The photo: a path or an open binary file (or ``io.BytesIO``) of any format Pillow reads, a
+        Pillow image in any usual mode, or an array of shape (H, W), (H, W, 3) or (H, W, 4) holding
+        uint8 (as is), uint16 (scaled to 8 bits) or floats in [0, 1] (scikit-image's convention;
+        a Pillow image in mode F is read the same way). A file's EXIF orientation is applied (a
+        corrupt EXIF block is ignored with a UserWarning); an animated file gives its first frame,
+        with a UserWarning. The source is never changed.
+    n_colors : int, default 16
+        The most colours the result may have, from 1 to 256.
+    seed : int or None, default 0
+        The random seed of the K-means starts, from 0 to 2**32 - 1: the same seed gives the same
+        image. None gives a random start.
+    dither : bool, default False
+        Map the photo onto the palette with Floyd-Steinberg dithering instead of the nearest colour.
+
+    Returns
+    -------
+    PIL.Image.Image
+        A mode 'P' image of the source's size (after the EXIF orientation) with at most n_colors
+        palette entries. Transparency is kept as palette alpha (the PNG's tRNS chunk): the palette's
+        entries are RGBA. An RGB ICC colour profile is kept in ``result.info["icc_profile"]``, so a
+        saved PNG shows the same colours; `png_bytes` gives the PNG file.
+
+    Raises
+    ------
+    TypeError
+        When n_colors or seed is not an int (a bool is not one), when source is of another type,
+        or when an array's dtype is not uint8, uint16 or float.
+    ValueError
+        When n_colors or seed is out of range, when an array has another shape, when a float array
+        or a mode F image holds values outside [0, 1] (or NaN), or when the image's mode cannot be
+        converted to RGB.
+    OSError
+        When a file is missing, empty, truncated or not an image (the message names it), or when it
+        is over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``), which is refused
+        before it is decoded.
+
+    See Also
+    --------
+    png_bytes : the result as the bytes of a small PNG file.
+    psnr : the quality of the result against the original.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from colorquant import compress_image
+    >>> y, x = np.mgrid[0:32, 0:48]
+    >>> photo = np.dstack([x * 5, y * 8, x + y]).astype(np.uint8)    # a small gradient, 1536 colours
+    >>> result = compress_image(photo, 8, seed=0)
+    >>> result.mode, result.size
+    ('P', (48, 32))
+    >>> len(result.getcolors())       # distinct colours used
+    8
+    >>> compress_image(photo, 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_colors must be an int from 1 to 256, got 0
+    >>> compress_image(photo / 1.0, 8)     # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: a float array must hold values in [0, 1] ...: divide the array by 255
     """
     n_colors = check_n_colors(n_colors)
     seed = check_seed(seed)
@@ -629,39 +800,132 @@ def psnr(original, compressed):
 
 # --- the command line ---------------------------------------------------------------------------------
 
-def result_color_count(result):
-    """How many distinct colours a result of compress_image shows (alpha aside)."""
-    if result.mode == "P":
-        used = np.bincount(np.asarray(result).ravel(), minlength=MAX_COLORS) > 0
-        palette = np.array(result.getpalette()).reshape(-1, 3)[: len(used)]
-        return len(np.unique(palette[used[: len(palette)]], axis=0))
-    return len(count_colors(color_codes(np.asarray(result.convert("RGBA"))))[0])
+_EXIT_FAILED = 1        # a file could not be done
+_EXIT_SKIPPED = 98      # --skip-if-larger wrote nothing for a file (pngquant's code)
+_EXIT_QUALITY = 99      # --min-psnr was not reached even with -k colours (pngquant's code)
+_STDIO = "-"            # the input that reads stdin and writes the PNG to stdout
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+_TEMPORARY = (".colorquant-", ".tmp")   # a short temporary name: any legal output name still works
 
 
-def write_png(image, path):
-    """Save image as a PNG at path through a temporary file and a rename: never a half-written PNG."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+class _Stopped(BaseException):
+    """A signal (SIGINT, SIGTERM, SIGHUP) stopped the run: raised by the handler, caught by main."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _NotWritten(Exception):
+    """A file done without error but not written: --skip-if-larger, or --min-psnr not reached."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
+def _display(path):
+    """A file name as printable text: bytes that are not valid in the file system's encoding as \\xNN."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:   # surrogates: bytes of a name that is not UTF-8
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
+def _say(stream, text):
+    """Print one line on stream, escaping what its encoding cannot show, whatever the locale."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream, flush=True)
+
+
+def _result_color_count(result):
+    """How many distinct colours (RGBA, with the palette's alpha) a result of compress_image shows."""
+    if result.mode != "P":
+        rgba = np.ascontiguousarray(np.asarray(result.convert("RGBA")))
+        return len(np.unique(rgba.view("<u4")))
+    used = np.flatnonzero(np.bincount(np.asarray(result).ravel(), minlength=MAX_COLORS))
+    palette = np.zeros((MAX_COLORS, 4), dtype=np.uint8)
+    rgb = np.array(result.getpalette() or [], dtype=np.uint8).reshape(-1, 3)[:MAX_COLORS]
+    palette[: len(rgb), :3] = rgb
+    palette[:, 3] = 255
+    transparency = result.info.get("transparency")
+    if isinstance(transparency, bytes):
+        palette[: len(transparency), 3] = np.frombuffer(transparency, dtype=np.uint8)[:MAX_COLORS]
+    elif isinstance(transparency, int):
+        palette[transparency, 3] = 0
+    return len(np.unique(palette[used], axis=0))
+
+
+def _umask():
+    """The process's umask (read by setting it and setting it back)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _publish(temporary, target, force):
+    """Give the finished temporary file its name; without force, never replace a file that exists."""
+    if force:
+        os.replace(temporary, target)
+        return
+    try:
+        try:
+            os.link(temporary, target)   # fails if target exists, even if it appeared a moment ago
+        except FileExistsError:
+            raise
+        except OSError:                  # a file system without hard links: an exclusive create instead
+            with open(temporary, "rb") as data, open(target, "xb") as out:
+                try:
+                    out.write(data.read())
+                except BaseException:
+                    out.close()
+                    os.unlink(target)
+                    raise
+    except FileExistsError:
+        raise FileExistsError(f"output {_display(target)!r} appeared while it was being written; "
+                              "it was kept (use --force to overwrite it)") from None
+    os.unlink(temporary)
+
+
+def _write_png(data, target, force):
+    """Write the PNG bytes at target through a temporary file in the same folder: never a half-written PNG.
+
+    The folder is created when missing (--out-dir). Errors name the output, not the temporary file.
+    """
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        prefix, suffix = _TEMPORARY
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
+    except OSError as error:
+        raise OSError(f"cannot write output {_display(target)!r}: {error.strerror or error}") from error
     try:
         with os.fdopen(descriptor, "wb") as file:
-            file.write(png_bytes(image))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)   # the permissions of a newly created file, not mkstemp's 0600
-        os.replace(temporary, path)
-    except BaseException:
+            file.write(data)
+        os.chmod(temporary, 0o666 & ~_umask())   # a new file's usual permissions, not mkstemp's 0600
+        _publish(temporary, target, force)
+    except FileExistsError:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise OSError(f"cannot write output {_display(target)!r}: {error.strerror or error}") from error
+    except BaseException:                        # a signal (_Stopped) or anything else: no file left
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
-def output_path(source, args):
+def _output_path(source, args, n_colors):
     """Where the output of this input goes: -o, or <stem>_k<N>.png in --out-dir or beside the input."""
     if args.output is not None:
         return Path(args.output)
+    source = Path(source)
     folder = Path(args.out_dir) if args.out_dir is not None else source.parent
-    return folder / f"{source.stem}_k{args.colors}.png"
+    return folder / f"{source.stem}_k{n_colors}.png"
 
 
-def same_file(a, b):
+def _same_file(a, b):
     """Whether two paths name the same file (also through links), or would once written."""
     try:
         return os.path.samefile(a, b)
@@ -669,22 +933,99 @@ def same_file(a, b):
         return a.resolve() == b.resolve()
 
 
-def compress_file(source, target, args, inputs):
-    """Compress one file into target; return its report: colours, kB, PSNR in dB."""
-    if any(same_file(target, other) for other in inputs):
-        raise OSError(f"output {str(target)!r} is an input file; inputs are never written to")
-    if target.exists() and not args.force:
-        raise OSError(f"output {str(target)!r} exists; use --force to overwrite it")
-    image, name = read_image(source)
-    result = compress_image(image, args.colors, seed=args.seed, dither=args.dither)
-    original = rgba_pixels(image, name)[0][..., :3]
-    quality = psnr(original, np.asarray(result.convert("RGB")))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_png(result, target)
-    return result_color_count(result), target.stat().st_size / 1000, quality
+def _check_target(target, args, inputs):
+    """Refuse an output that is an input, or that exists without --force."""
+    if any(_same_file(target, other) for other in inputs):
+        raise OSError(f"output {_display(target)!r} is an input file; inputs are never written to")
+    try:
+        exists = target.exists() or target.is_symlink()
+    except OSError as error:       # such as a name too long for the file system
+        raise OSError(f"cannot write output {_display(target)!r}: {error.strerror or error}") from error
+    if exists and not args.force:
+        raise FileExistsError(f"output {_display(target)!r} exists; use --force to overwrite it")
 
 
-def int_in_range(low, high, check):
+def _comparable(result, original):
+    """The result as an array with the original's channels (RGB, or RGBA when it has transparency)."""
+    return np.asarray(result.convert("RGBA" if original.shape[-1] == 4 else "RGB"))
+
+
+def _fewest_colors(image, original, args):
+    """The smallest k up to -k whose result reaches --min-psnr: (k, result, PSNR).
+
+    k doubles from 1 until it reaches the target (or -k), then bisection between the last k that fell
+    short and the first that reached it. The search keeps a k that reaches the target and a k - 1 that
+    does not (k = 1 needs no k - 1), so the chosen k always has that property; that it is the smallest
+    such k rests on PSNR rising with k, which holds in practice but is not guaranteed. The doubling
+    keeps the costly large k out of the search when a small one suffices. Raises _NotWritten when even
+    -k falls short.
+    """
+    def attempt(n_colors):
+        result = compress_image(image, n_colors, seed=args.seed, dither=args.dither)
+        return result, psnr(original, _comparable(result, original))
+
+    low, high = 0, 1                 # low stands for a k that does not reach the target
+    while True:
+        best, quality = attempt(high)
+        if quality >= args.min_psnr:
+            break
+        if high == args.colors:
+            raise _NotWritten(f"even -k {high} gives PSNR {quality:.2f} dB, below --min-psnr "
+                              f"{args.min_psnr:g} dB; nothing written", _EXIT_QUALITY)
+        low, high = high, min(2 * high, args.colors)
+    while high - low > 1:
+        middle = (low + high) // 2
+        result, middle_quality = attempt(middle)
+        if middle_quality >= args.min_psnr:
+            high, best, quality = middle, result, middle_quality
+        else:
+            low = middle
+    return high, best, quality
+
+
+def _compress_file(file, args, inputs):
+    """Compress one input into its output; return the report line (without its [i/n] prefix)."""
+    start = time.perf_counter()
+    stdio = file == _STDIO
+    if stdio:
+        data = sys.stdin.buffer.read()
+        source, name, size, target = io.BytesIO(data), "stdin", len(data), None
+        source.name = name   # for messages: "cannot read image file 'stdin'"
+    else:
+        source, name = Path(file), file
+        if args.min_psnr is None:
+            target = _output_path(file, args, args.colors)
+            _check_target(target, args, inputs)
+    image, _ = _read_image(source)
+    original = _pixels(image, name)
+    if args.min_psnr is None:
+        n_colors = args.colors
+        result = compress_image(image, n_colors, seed=args.seed, dither=args.dither)
+        quality = psnr(original, _comparable(result, original))
+    else:
+        n_colors, result, quality = _fewest_colors(image, original, args)
+        if not stdio:
+            target = _output_path(file, args, n_colors)
+            _check_target(target, args, inputs)
+    del image
+    png = png_bytes(result)
+    if not stdio:
+        size = os.stat(source).st_size
+    if args.skip_if_larger and len(png) > size:
+        raise _NotWritten(f"skipped: the PNG would be {len(png)} bytes, larger than the input's {size}; "
+                          "nothing written", _EXIT_SKIPPED)
+    if stdio:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(png)
+        sys.stdout.buffer.flush()
+    else:
+        _write_png(png, target, args.force)
+    chosen = f"k {n_colors}, " if args.min_psnr is not None else ""
+    return (f"{'(stdout)' if stdio else _display(target)}: {chosen}{_result_color_count(result)} colours, "
+            f"{len(png) / 1000:.1f} kB, PSNR {quality:.2f} dB, {time.perf_counter() - start:.2f} s")
+
+
+def _int_in_range(low, high, check):
     """An argparse type: an int that check() accepts, else a usage error."""
     def parse(text):
         try:
@@ -694,46 +1035,187 @@ def int_in_range(low, high, check):
     return parse
 
 
-def parse_args(argv):
+def _decibels(text):
+    """An argparse type: a PSNR target in dB, a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of dB above 0, got {text!r}")
+    return value
+
+
+def _output_key(file, args):
+    """What two inputs must not share: their output, or with --min-psnr (k unknown) its folder and stem."""
+    target = _output_path(file, args, "<N>" if args.min_psnr is not None else args.colors)
+    return os.path.normcase(os.path.realpath(target)), target
+
+
+def _check_inputs(parser, args):
+    """Usage errors found before any work: -, -o, and two inputs that would write one output."""
+    files = args.files
+    if _STDIO in files:
+        if len(files) > 1:
+            parser.error(f"- (stdin to stdout) must be the only input; got {len(files)} inputs")
+        if args.output is not None or args.out_dir is not None:
+            parser.error("- writes the PNG to stdout: -o and --out-dir are not allowed with it")
+        return
+    if args.output is not None:
+        if len(files) > 1:
+            parser.error(f"-o names the output of a single input; got {len(files)} inputs (use --out-dir)")
+        output = args.output
+        slash = output.endswith(("/", os.sep)) or (os.altsep and output.endswith(os.altsep))
+        if slash or Path(output).is_dir():
+            parser.error(f"-o names a file, got the folder {_display(output)!r} (use --out-dir for a folder)")
+        folder = Path(output).parent
+        if not folder.is_dir():
+            parser.error(f"-o: the folder {_display(folder)!r} does not exist (-o creates no folder; "
+                         "--out-dir does)")
+    seen = {}
+    for file in files:
+        key, target = _output_key(file, args)
+        if key in seen:
+            parser.error(f"inputs {_display(seen[key])!r} and {_display(file)!r} would both write "
+                         f"{_display(target)!r}; compress them in separate runs or rename one")
+        seen[key] = file
+
+
+def _parse_args(argv):
     """The command line's arguments; usage errors exit with status 2."""
     parser = argparse.ArgumentParser(
-        prog="python -m colorquant",
-        description="Reduce photos to at most N colours with K-means; write indexed PNGs named <stem>_k<N>.png "
-                    "beside each input (or in --out-dir). Inputs are never written to.")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="image files to compress")
-    parser.add_argument("-k", "--colors", type=int_in_range(1, MAX_COLORS, check_n_colors), default=16,
-                        metavar="N", help="number of colours, 1 to 256 (default: 16)")
-    parser.add_argument("--seed", type=int_in_range(0, "2**32 - 1", check_seed), default=0, metavar="S",
+        prog="colorquant",
+        description="Reduce photos to at most N colours with K-means; write indexed PNGs named "
+                    "<stem>_k<N>.png beside each input (or in --out-dir). Inputs are never written to.",
+        epilog="exit status: 0 all done; 1 a file failed; 2 usage error; 98 --skip-if-larger skipped a "
+               "file (none failed); 99 --min-psnr not reached for a file (none failed); 128+N stopped by "
+               "signal N.")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="image files to compress; - alone reads stdin and writes the PNG to stdout")
+    parser.add_argument("-k", "--colors", type=_int_in_range(1, MAX_COLORS, _check_n_colors), default=None,
+                        metavar="N", help="number of colours, 1 to 256 (default: 16); with --min-psnr, the "
+                                          "most it may use (default: 256)")
+    parser.add_argument("--min-psnr", type=_decibels, metavar="DB",
+                        help="use the fewest colours whose PSNR reaches DB (output named by that k); "
+                             "exit 99 and write nothing when even -k colours fall short")
+    parser.add_argument("--skip-if-larger", action="store_true",
+                        help="write nothing when the PNG would be larger than the input file (exit 98)")
+    parser.add_argument("--seed", type=_int_in_range(0, "2**32 - 1", _check_seed), default=0, metavar="S",
                         help="random seed, 0 to 2**32 - 1 (default: 0): the same seed gives the same file")
     parser.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering onto the palette")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
+    where.add_argument("-o", "--output", metavar="OUT",
+                       help="output file (one input only; its folder must exist)")
     where.add_argument("--out-dir", metavar="DIR", help="write the outputs in DIR (created when missing)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
-    if args.output is not None and len(args.files) > 1:
-        parser.error(f"-o names the output of a single input; got {len(args.files)} inputs (use --out-dir)")
+    if args.colors is None:
+        args.colors = MAX_COLORS if args.min_psnr is not None else 16
+    _check_inputs(parser, args)
     return args
 
 
+class _StopOnSignals:
+    """While active (in the main thread), SIGINT, SIGTERM and SIGHUP raise _Stopped; restored on exit."""
+
+    def __enter__(self):
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in _STOP_SIGNALS:
+                number = getattr(signal, name, None)
+                if number is not None:
+                    self.previous[number] = signal.signal(number, self.stop)
+        return self
+
+    def stop(self, signum, frame):
+        for number in self.previous:   # a second signal must not stop the clean-up
+            signal.signal(number, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    def __exit__(self, *exc):
+        for number, handler in self.previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        return False
+
+
+def _quiet_stdout():
+    """After a closed pipe: send what is left for stdout to /dev/null, so that the exit prints nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):   # stdout is not a file (a test's capture)
+        pass
+
+
+def _run(args):
+    """Compress every input: one line per file; return the exit status."""
+    stdio = args.files == [_STDIO]
+    report = sys.stderr if stdio else sys.stdout
+    inputs = [] if stdio else [Path(file) for file in args.files]
+    statuses = []
+    for number, file in enumerate(args.files, 1):
+        prefix = f"[{number}/{len(args.files)}] {_display(file)}"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.simplefilter("ignore", category)
+            try:
+                line = _compress_file(file, args, inputs)
+            except BrokenPipeError:      # stdout closed: not this file's fault; main ends the run quietly
+                raise
+            except _NotWritten as not_written:
+                line, status = None, not_written.status
+                message = f"{prefix}: {not_written}"
+            except Exception as error:  # noqa: BLE001 - any failure ends this file only, never the batch
+                line, status = None, _EXIT_FAILED
+                message = f"{prefix}: error: {type(error).__name__}: {error}"
+            else:
+                status = 0
+        for note in dict.fromkeys(str(warning.message) for warning in caught):
+            _say(sys.stderr, f"{prefix}: note: {note}")
+        if line is None:
+            _say(sys.stderr, message)
+        else:
+            _say(report, f"[{number}/{len(args.files)}] {line}")
+        statuses.append(status)
+    for status in (_EXIT_FAILED, _EXIT_QUALITY, _EXIT_SKIPPED):
+        if status in statuses:
+            return status
+    return 0
+
+
 def main(argv=None):
-    """Run the command line: one report line per file on stdout, errors on stderr; return the exit status."""
-    args = parse_args(argv)
-    inputs = [Path(file) for file in args.files]
-    failed = 0
-    for number, source in enumerate(inputs, 1):
-        prefix = f"[{number}/{len(inputs)}]"
-        target = output_path(source, args)
-        start = time.perf_counter()
-        try:
-            colors, kilobytes, quality = compress_file(source, target, args, inputs)
-        except (OSError, ValueError, TypeError) as error:
-            failed += 1
-            print(f"{prefix} {source}: error: {error}", file=sys.stderr)
-            continue
-        print(f"{prefix} {target}: {colors} colours, {kilobytes:.1f} kB, PSNR {quality:.2f} dB, "
-              f"{time.perf_counter() - start:.2f} s", flush=True)
-    return 1 if failed else 0
+    """Run the command line ``colorquant`` and return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``); ``colorquant --help`` lists them.
+
+    Returns
+    -------
+    int
+        0 when every file was done; 1 when a file failed; 2 for a usage error; 98 when
+        --skip-if-larger skipped a file and none failed; 99 when a file fell short of --min-psnr and
+        none failed (99 outranks 98); 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped the run, after removing
+        the temporary file; 141 when stdout was closed (``| head -1``).
+    """
+    try:
+        args = _parse_args(argv)
+    except SystemExit as stop:   # argparse: --help (0) or a usage error (2)
+        return stop.code
+    try:
+        with _StopOnSignals():
+            return _run(args)
+    except _Stopped as stopped:
+        _say(sys.stderr, f"colorquant: stopped by {signal.Signals(stopped.signum).name}; "
+                         "no temporary file left behind")
+        return 128 + stopped.signum
+    except BrokenPipeError:          # the reader went away (| head -1): end quietly
+        _quiet_stdout()
+        return 128 + getattr(signal, "SIGPIPE", 13)
 
 
 if __name__ == "__main__":

@@ -1,1 +1,4 @@
-"""Benchmarks and the quality reference; run from the repository root, e.g. `python -m benchmarks.compress_benchmark`."""
+"""Benchmarks and the quality reference: scripts that print figures, not tests.
+
+Run them from the repository root, e.g. `python -m benchmarks.compress_benchmark`.
+"""

@@ -4,8 +4,8 @@ The goal (issue "The notebook as a lesson"): with a 12-megapixel phone-size phot
 whole notebook runs within 2.5x the tulips' time, and its kernel stays under 2 GiB. The 12-megapixel
 photo is the tulips enlarged to 4000 x 3000 with Lanczos, plus +-3 levels of sensor-like noise, saved
 as a JPEG (quality 90). Each notebook is executed REPEAT times in a fresh kernel with nbclient, from a
-temporary folder (PYTHONPATH points at the repository); times are wall times including the kernel's
-start, and the peak memory is the kernel's peak resident set size (VmHWM, Linux only).
+temporary folder (PYTHONPATH points at the repository, for exercises.py); times are wall times
+including the kernel's start, and the peak memory is the kernel's peak resident set size (VmHWM, Linux only).
 Usage: python -m benchmarks.notebook_own_photo [REPEAT]   (from the repository root)
 """
 import os
@@ -25,7 +25,8 @@ NOTEBOOK = ROOT / "color_compression.ipynb"
 TULIPS = ROOT / "images" / "tulips.jpg"
 BIG_SIZE = (4000, 3000)
 TIME_BUDGET, MEMORY_BUDGET_MIB = 2.5, 2048
-PEAK_CELL = 'print("VmHWM", [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0])'
+PEAK_CELL = ('print("VmHWM", [line.split()[1] for line in open("/proc/self/status")'
+             ' if line.startswith("VmHWM")][0])')
 
 
 def make_phone_photo(path):

@@ -5,7 +5,8 @@ minimal notebook that imports the same libraries, loads the tulips, fits one KMe
 shows one figure. Both are run REPEAT times through `python -m pytest --nbval-lax`; the medians are
 compared. It first prints the slowest cells of one execution (where the time goes). Prints figures;
 it is not a test. The notebooks run in a temporary directory, with the repository root on PYTHONPATH
-so that `import colorquant` works there. Usage: python benchmarks/notebook_runtime.py [REPEAT]
+for exercises.py (colorquant itself is installed in .venv by make).
+Usage: python -m benchmarks.notebook_runtime [REPEAT]   (from the repository root)
 """
 import os
 import shutil
@@ -53,7 +54,8 @@ def cell_profile(notebook, workdir, top=8):
     from nbclient import NotebookClient
 
     executed = nbformat.read(notebook, as_version=4)
-    NotebookClient(executed, timeout=600, record_timing=True, resources={"metadata": {"path": str(workdir)}}).execute()
+    NotebookClient(executed, timeout=600, record_timing=True,
+                   resources={"metadata": {"path": str(workdir)}}).execute()
     rows = []
     for number, cell in enumerate((c for c in executed.cells if c.cell_type == "code"), 1):
         stamps = cell.metadata.get("execution", {})
@@ -83,8 +85,9 @@ def main():
             times["full"].append(nbval_seconds(full, work))
     med = {name: statistics.median(t) for name, t in times.items()}
     ratio = med["full"] / med["minimal"]
-    print(f"minimal notebook under nbval: median {med['minimal']:.1f} s  ({', '.join(f'{t:.1f}' for t in times['minimal'])})")
-    print(f"color_compression.ipynb:      median {med['full']:.1f} s  ({', '.join(f'{t:.1f}' for t in times['full'])})")
+    for key, label in (("minimal", "minimal notebook under nbval:"), ("full", "color_compression.ipynb:")):
+        runs = ", ".join(f"{t:.1f}" for t in times[key])
+        print(f"{label:<30}median {med[key]:.1f} s  ({runs})")
     print(f"ratio {ratio:.2f}x (budget {BUDGET:.0f}x): {'within' if ratio <= BUDGET else 'OVER'} budget")
 
 

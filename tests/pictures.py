@@ -1,5 +1,13 @@
-"""Small test images the tests make: test support, not library code."""
+"""The small test images and files the tests make, in one place: test support, not library code."""
+import hashlib
+import io
+import struct
+import zlib
+
 import numpy as np
+from PIL import Image
+
+EXIF_ORIENTATION = 0x0112
 
 
 def photo_like(width=48, height=32, seed=1):
@@ -10,6 +18,67 @@ def photo_like(width=48, height=32, seed=1):
     return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
 
 
+def with_alpha(pixels):
+    """The RGB pixels with an alpha channel that runs from 0 to 255 across the width."""
+    height, width = pixels.shape[:2]
+    alpha = np.tile(np.linspace(0, 255, width).astype(np.uint8), (height, 1))
+    return np.dstack([pixels, alpha])
+
+
 def same_image(a, b):
     """Whether two PIL images have the same mode, size, pixels and palette."""
-    return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes() and a.getpalette() == b.getpalette()
+    return (a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+            and a.getpalette() == b.getpalette())
+
+
+def same_pixels(a, b):
+    """Whether two PIL images show the same RGBA pixels, whatever their modes."""
+    return np.array_equal(np.asarray(a.convert("RGBA")), np.asarray(b.convert("RGBA")))
+
+
+def rotated_jpeg_bytes():
+    """A 48 x 32 JPEG whose EXIF says 'rotate 90': shown upright it is 32 x 48 (a phone photo)."""
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(photo_like()).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def corrupt_exif_bytes(kind):
+    """A 48 x 32 image file of this kind (PNG, WEBP, JPEG) with an EXIF block that is not a TIFF."""
+    buffer = io.BytesIO()
+    image = Image.fromarray(photo_like())
+    if kind == "JPEG":   # an APP1 Exif segment right after the start-of-image marker
+        image.save(buffer, "JPEG")
+        payload = b"Exif\x00\x00garbage-not-tiff"
+        data = buffer.getvalue()
+        return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+    image.save(buffer, kind, exif=b"garbage-not-tiff")   # PNG: an eXIf chunk; WebP: an EXIF chunk
+    return buffer.getvalue()
+
+
+def animated_gif_bytes(frames=3):
+    """A GIF of several frames, each another flat colour."""
+    images = [Image.new("RGB", (16, 12), (80 * i, 40, 200 - 60 * i)) for i in range(frames)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:], duration=100)
+    return buffer.getvalue()
+
+
+def png_header_only(width, height):
+    """A PNG that claims width x height pixels and holds no pixel data: a bomb if opened, not decoded."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def fingerprint(path):
+    """A file's content hash and modification time: equal before and after means untouched."""
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def files_in(folder):
+    """Every file and folder under folder, as sorted relative paths (hidden ones too)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))

@@ -1,4 +1,4 @@
-"""The checks of exercises.py: placeholder, correct answers written any way, typical mistakes and their hints."""
+"""The checks of exercises.py: placeholder, correct answers written any way, typical mistakes, their hints."""
 import numpy as np
 import pytest
 from PIL import Image
@@ -184,12 +184,15 @@ def test_kmeans_matches_scikit_learn_on_the_check_cases():
 
 @pytest.mark.parametrize("check, answer, words", [
     (exercises.check_assign_points, lambda X, c: ((X[:, None] - c[None]) ** 2).sum(2).argmax(1), ["argmax"]),
-    (exercises.check_assign_points, lambda X, c: ((X[:, None] - c[None]) ** 2).sum(2), ["table of distances"]),
+    (exercises.check_assign_points, lambda X, c: ((X[:, None] - c[None]) ** 2).sum(2),
+     ["table of distances"]),
     (exercises.check_assign_points, lambda X, c: ((X[:, None] - c[None]).astype(float) ** 2).sum(2).argmin(1),
      ["wraps around"]),
-    (exercises.check_update_centers, lambda X, labels, k: np.array([np.median(X[labels == j], 0) for j in range(k)]),
+    (exercises.check_update_centers,
+     lambda X, labels, k: np.array([np.median(X[labels == j], 0) for j in range(k)]),
      ["medians"]),
-    (exercises.check_update_centers, lambda X, labels, k: np.floor(update_centers(X, labels, k)), ["truncated"]),
+    (exercises.check_update_centers, lambda X, labels, k: np.floor(update_centers(X, labels, k)),
+     ["truncated"]),
     (exercises.check_kmeans, kmeans_nan_when_empty, ["cluster 3", "NaN", "previous center"]),
     (exercises.check_kmeans, kmeans_one_step, ["Loop until no label changes"]),
     (exercises.check_kmeans, kmeans_ignores_max_iter, ["max_iter=2"]),
@@ -214,10 +217,11 @@ def test_fit_on_all_rows_is_named(capsys, pixels):
 
 
 def test_exception_in_learner_code_is_a_hint(capsys):
-    assert_hint(capsys, exercises.check_kmeans, (lambda X, start, max_iter=100: 1 / 0,), ["ZeroDivisionError"])
+    assert_hint(capsys, exercises.check_kmeans, (lambda X, start, max_iter=100: 1 / 0,),
+                ["ZeroDivisionError"])
 
 
-# --- your own photo: every kind compress_image reads ---------------------------------------------------------
+# --- your own photo: every kind compress_image reads ---------------------------------------------------
 
 @pytest.fixture(scope="module")
 def photo():
@@ -241,7 +245,8 @@ def test_own_photo_of_every_kind_is_correct(capsys, photo, tmp_path, kind):
         source = photo / 255.0
     else:
         source = Image.fromarray(photo)
-    assert printed(capsys, exercises.check_own_photo, compress_image(source, 8), source, 8).startswith("Correct!")
+    out = printed(capsys, exercises.check_own_photo, compress_image(source, 8), source, 8)
+    assert out.startswith("Correct!"), out
 
 
 def test_own_photo_saved_result_is_named(capsys, photo):

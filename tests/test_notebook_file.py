@@ -46,11 +46,13 @@ def test_no_errors_or_warnings_stored(notebook):
             assert output.get("name") != "stderr", f"code cell {number} printed to stderr (a warning?)"
 
 
-@pytest.mark.parametrize("pattern", [r"/tmp/", r"/home/", r"/root/", r"/Users/", r"[A-Za-z]:\\\\", r"0x[0-9a-f]{6,}"])
+@pytest.mark.parametrize("pattern", [r"/tmp/", r"/home/", r"/root/", r"/Users/", r"[A-Za-z]:\\\\",
+                                     r"0x[0-9a-f]{6,}"])
 def test_no_machine_paths_or_addresses_in_outputs(notebook, pattern):
     for number, cell in enumerate(code_cells(notebook), 1):
         for text in output_texts(cell):
-            assert not re.search(pattern, text), f"code cell {number} output matches {pattern!r}: {text[:80]!r}"
+            assert not re.search(pattern, text), \
+                f"code cell {number} output matches {pattern!r}: {text[:80]!r}"
 
 
 def test_no_figure_or_estimator_reprs_as_cell_values(notebook):
@@ -59,7 +61,8 @@ def test_no_figure_or_estimator_reprs_as_cell_values(notebook):
         for output in cell.get("outputs", []):
             if output["output_type"] == "execute_result":
                 text = "".join(output["data"].get("text/plain", ""))
-                assert not text.startswith(("<Figure", "<matplotlib", "KMeans(")), f"code cell {number}: {text[:60]}"
+                assert not text.startswith(("<Figure", "<matplotlib", "KMeans(")), \
+                    f"code cell {number}: {text[:60]}"
                 assert "text/html" not in output["data"], f"code cell {number} stores an HTML repr"
 
 
@@ -67,7 +70,8 @@ def test_every_code_cell_follows_a_markdown_cell(notebook):
     cells = notebook["cells"]
     for before, cell in itertools.pairwise(cells):
         if cell["cell_type"] == "code":
-            assert before["cell_type"] == "markdown", f"no explanation before: {''.join(cell['source'])[:60]!r}"
+            source = "".join(cell["source"])
+            assert before["cell_type"] == "markdown", f"no explanation before: {source[:60]!r}"
 
 
 def test_photo_credit_is_given(notebook):
@@ -102,8 +106,9 @@ def test_seed_is_set_only_in_parameters(notebook):
 
 
 def test_only_timings_and_the_slider_are_ignored_by_nbval(notebook):
-    """Ignored cells are tagged: "timing" cells store only times in ms, the one "widget" cell a widget view."""
-    ignored = [cell for cell in code_cells(notebook) if re.search(r"NBVAL_(IGNORE_OUTPUT|SKIP)", "".join(cell["source"]))]
+    """Ignored cells are tagged: "timing" cells store only times in ms, the one "widget" cell a widget."""
+    ignored = [cell for cell in code_cells(notebook)
+               if re.search(r"NBVAL_(IGNORE_OUTPUT|SKIP)", "".join(cell["source"]))]
     tags = [set(cell.get("metadata", {}).get("tags", [])) & {"timing", "widget"} for cell in ignored]
     assert all(len(tag) == 1 for tag in tags), "each ignored cell is tagged timing or widget"
     assert [tag for tag in tags if "widget" in tag] == [{"widget"}], "one widget cell"
@@ -181,5 +186,5 @@ def test_folded_solutions_pass_their_checks(notebook, tmp_path, monkeypatch, cap
              3: "check_kmeans(kmeans)", 4: "check_fit_sample_predict(fit_sample_predict, X, seed=SEED)",
              5: "check_smallest_k(smallest_k)", 6: ""}
     for number, code in sorted(solutions.items()):
-        exec(code + calls[number], namespace)  # noqa: S102 - the notebook's own solution, as a learner runs it
+        exec(code + calls[number], namespace)  # noqa: S102 - the notebook's solution, as a learner runs it
         assert capsys.readouterr().out.startswith("Correct!"), f"solution {number}"

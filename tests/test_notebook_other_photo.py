@@ -48,8 +48,8 @@ def _kmeans_facts(fig):
 def _probe(canvas, *args, **kwargs):
     fig = canvas.figure
     graphic = fig.get_label() == "graphic"
-    photo = not graphic and any(ax.name == "3d" or any(min(i.get_array().shape[:2]) >= 32 for i in ax.get_images())
-                                for ax in fig.axes)
+    big_image = any(min(i.get_array().shape[:2]) >= 32 for ax in fig.axes for i in ax.get_images())
+    photo = not graphic and (big_image or any(ax.name == "3d" for ax in fig.axes))
     if not _seen:
         _seen.append(fig)
         _kmeans_facts(fig)
@@ -83,7 +83,8 @@ def other_run(tmp_path_factory):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     (parameters,) = tagged_cells(notebook, "parameters")
     source = parameters.source.replace('"images/tulips.jpg"', f'"{photo.name}"')
-    source = re.sub(r"PHOTO_CREDIT = \(.*?\)   #", f"PHOTO_CREDIT = {OTHER_CREDIT!r}   #", source, flags=re.DOTALL)
+    source = re.sub(r"PHOTO_CREDIT = \(.*?\)   #", f"PHOTO_CREDIT = {OTHER_CREDIT!r}   #", source,
+                    flags=re.DOTALL)
     assert photo.name in source and OTHER_CREDIT in source
     parameters.source = source
     first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
@@ -131,7 +132,7 @@ def test_every_figure_of_the_photo_carries_a_legible_credit(other_run):
 
 
 def test_the_graphic_is_shown_without_the_photo_credit(other_run):
-    """The chart the notebook draws is told apart from the photo: shown, and not credited to the photographer."""
+    """The chart the notebook draws is told apart from the photo: shown, not credited to the photographer."""
     _, _, _, notebook = other_run
     graphic_figures = [line for line in probe_lines(notebook, "FIGURE ") if "graphic=True" in line]
     assert graphic_figures
