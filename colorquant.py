@@ -15,23 +15,26 @@ import os
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 from PIL.PngImagePlugin import PngInfo
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.cluster import kmeans_plusplus
 from threadpoolctl import threadpool_limits
 
 MAX_COLORS = 256          # a PNG palette holds at most 256 colours
 MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
-# The histograms that rank the starts, coarse to fine: (levels per channel as bits, Lloyd iterations, starts kept)
-TRIAL_SCHEDULE = ((4, 10, 5), (5, 4, 2), (6, 4, 1))
-TRIALS = 5                # K-means++ starts; the best after the schedule converges, then is polished on every colour
-EXACT_ITERATIONS = 5      # Lloyd iterations on every colour after the best start converged on the histogram
-EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the histogram's fit is kept as it is
+# fit_palette's constants, tuned on the sample photos (benchmarks/samples.py) at k = 2 to 256 against the
+# best of 10 K-means runs (benchmarks/compress_benchmark.py); each comment says how.
+HISTOGRAM_BITS = (4, 5, 6)   # grid levels per channel (as bits), coarse to fine: 6 bits (cells of 4 levels)
+                             # was within 0.03 dB of the exact colours' fit; finer grids saved no time
+CELLS_PER_COLOR = 8       # a grid is used once it has this many cells per colour: coarser grids lost quality
+TRIALS = 5                # k-means++ starts up to MANY_COLORS colours (best of 5: within 0.05 dB of 10 runs)
+MANY_COLORS = 64          # from here, one start: starts differed by less than 0.05 dB, each costs a full fit
+COARSE_ITERATIONS = 100   # Lloyd iterations cap on the coarsest grid (the starts converged in 10 to 60)
+FINE_ITERATIONS = 100     # cap on each finer level; Hamerly's bounds make the late iterations cheap
+EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the finest grid's fit is kept
 CHUNK = 1 << 22           # values computed per block, so memory stays flat
 BLOCK = 1 << 17           # distances (rows x centres) per block: small enough to stay in the CPU's cache
 FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
@@ -180,79 +183,186 @@ def count_colors(codes):
     return np.unique(codes & RGB_MASK, return_counts=True)
 
 
-def decode_colors(codes):
-    """The (N, 3) uint8 RGB colours of 24-bit colour codes."""
-    return np.stack([codes & 255, (codes >> 8) & 255, codes >> 16], axis=1).astype(np.uint8)
+def decode_colors(codes, alpha=False):
+    """The (N, 3) uint8 RGB colours of colour codes, or (N, 4) RGBA with alpha=True (alpha in the top byte)."""
+    codes = np.asarray(codes, dtype=np.uint32)
+    return np.stack([(codes >> shift) & 255 for shift in (0, 8, 16, 24)[:4 if alpha else 3]],
+                    axis=1).astype(np.uint8)
 
 
-def weighted_colors(codes, alpha):
-    """Distinct colour codes, their RGB colours and weights: pixel counts, fully transparent pixels not counted."""
+def weighted_colors(codes):
+    """Distinct 24-bit colour codes, their RGB colours and weights (pixel counts, as floats)."""
     distinct, counts = count_colors(codes)
-    weights = counts.astype(np.float64)
-    if alpha is not None and alpha.any():   # fully transparent pixels do not pull the palette
-        visible, visible_counts = count_colors(codes[alpha.reshape(-1) > 0])
-        weights[:] = 0
-        weights[np.searchsorted(distinct, visible)] = visible_counts
-    return distinct, decode_colors(distinct), weights
+    return distinct, decode_colors(distinct), counts.astype(np.float64)
+
+
+def _premultiply(rgba):
+    """Premultiplied RGBA floats of uint8 RGBA rows: colour times alpha / 255, and alpha."""
+    rgba = np.asarray(rgba, dtype=np.float64)
+    return np.concatenate([rgba[:, :3] * (rgba[:, 3:] / 255), rgba[:, 3:]], axis=1)
+
+
+def _unpremultiply(points):
+    """uint8 RGBA palette entries of premultiplied RGBA centres (rounded; alpha 0 gives (0, 0, 0, 0))."""
+    alpha = np.clip(np.rint(points[:, 3]), 0, 255)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rgb = np.where(alpha[:, None] > 0, points[:, :3] * 255 / np.maximum(points[:, 3:], 1e-9), 0)
+    return np.column_stack([np.clip(np.rint(rgb), 0, 255), alpha]).astype(np.uint8)
 
 
 # --- step 4: fit the palette --------------------------------------------------------------------------
 
 def nearest(colors, centers):
     """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks."""
+    return _two_nearest(colors, centers, second=False)[0]
+
+
+def _two_nearest(points, centers, second=True):
+    """For each point: its nearest centre, the distance to it and (second=True) to the second nearest."""
     centers = np.asarray(centers, dtype=np.float32)
     # Half-norm distance: |x - c|^2 = |x|^2 - 2 (x.c - |c|^2 / 2), and |x|^2 is the same for every
     # centre, so the nearest centre is the argmin of |c|^2 / 2 - x.c: one matrix product per block.
     half_norms = 0.5 * (centers ** 2).sum(axis=1)
     step = max(1, BLOCK // len(centers))
-    labels = np.empty(len(colors), dtype=np.intp)
-    for start in range(0, len(colors), step):
-        block = np.asarray(colors[start:start + step], dtype=np.float32)
-        labels[start:start + step] = np.argmin(half_norms - block @ centers.T, axis=1)
-    return labels
+    labels = np.empty(len(points), dtype=np.intp)
+    runner_up = np.empty(len(points), dtype=np.intp) if second else None
+    for start in range(0, len(points), step):
+        block = np.asarray(points[start:start + step], dtype=np.float32)
+        scores = half_norms - block @ centers.T
+        labels[start:start + step] = best = np.argmin(scores, axis=1)
+        if second:
+            scores[np.arange(len(block)), best] = np.inf
+            runner_up[start:start + step] = np.argmin(scores, axis=1) if len(centers) > 1 else best
+    if not second:
+        return labels, None, None
+    distance = _distance(points, centers[labels])
+    second_distance = _distance(points, centers[runner_up]) if len(centers) > 1 else np.full(len(points), np.inf)
+    return labels, distance, second_distance
 
 
-def color_histogram(colors, weights, bits):
-    """Merge colours into cells of a grid with 2**bits levels per channel: mean colour and weight per cell."""
-    cells = colors.astype(np.int64) >> (8 - bits)
-    cell_id = (cells[:, 0] << (2 * bits)) | (cells[:, 1] << bits) | cells[:, 2]
-    cell_weight = np.bincount(cell_id, weights=weights, minlength=1 << (3 * bits))
-    occupied = np.flatnonzero(cell_weight)
-    sums = np.stack([np.bincount(cell_id, weights=weights * colors[:, c])[occupied] for c in range(3)], axis=1)
-    return (sums / cell_weight[occupied, None]).astype(np.float32), cell_weight[occupied]
+def _distance(points, centers):
+    """Euclidean distance of each point to the centre in the same row (float64)."""
+    return np.sqrt(((np.asarray(points, dtype=np.float64) - centers) ** 2).sum(axis=1))
 
 
-def fit_kmeans(points, weights, n_colors, init, seed, n_init=1, max_iter=300, tol=1e-4):
-    """One seeded scikit-learn K-means fit on weighted points."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = KMeans(n_colors, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=seed)
-        return model.fit(points, sample_weight=weights)
+def color_histogram(points, weights, bits):
+    """Merge points into cells of a grid with 2**bits levels per channel: mean point and weight per cell."""
+    cells = np.asarray(points, dtype=np.int64) >> (8 - bits)
+    cell_id = np.zeros(len(points), dtype=np.int64)
+    for channel in range(points.shape[1]):
+        cell_id = (cell_id << bits) | cells[:, channel]
+    occupied, cell_of = np.unique(cell_id, return_inverse=True)
+    cell_weight = np.bincount(cell_of, weights=weights, minlength=len(occupied))
+    sums = np.stack([np.bincount(cell_of, weights=weights * points[:, c], minlength=len(occupied))
+                     for c in range(points.shape[1])], axis=1)
+    return sums / cell_weight[:, None], cell_weight
 
 
-def fit_palette(colors, weights, n_colors, seed):
-    """K-means palette of weighted colours, and each colour's label: starts ranked on histograms, the best polished."""
-    points = colors.astype(np.float32)
-    histograms = {bits: color_histogram(colors, weights, bits) for bits, _, _ in TRIAL_SCHEDULE}
-    histograms = {bits: h for bits, h in histograms.items() if len(h[0]) > n_colors}
-    if not histograms:                         # few colours: plain K-means on them
-        centers = fit_kmeans(points, weights, n_colors, "k-means++", seed, n_init=TRIALS).cluster_centers_
-    else:
-        trial_seeds = np.random.default_rng(seed).integers(2**31, size=TRIALS)
-        starts = [("k-means++", trial_seed) for trial_seed in trial_seeds]
-        for bits, iterations, keep in TRIAL_SCHEDULE:   # coarse first, then finer; the best starts go on
-            if bits in histograms:
-                fits = sorted(((fit_kmeans(*histograms[bits], n_colors, centers, trial_seed,
-                                           max_iter=iterations, tol=0), trial_seed)   # tol=0: no variance
-                               for centers, trial_seed in starts), key=lambda pair: pair[0].inertia_)
-                starts = [(fit.cluster_centers_, trial_seed) for fit, trial_seed in fits[:keep]]
-        centers = starts[0][0]
-        # The best start converges on the finest histogram, then a few iterations on every colour finish it.
-        centers = fit_kmeans(*histograms[max(histograms)], n_colors, centers, seed).cluster_centers_
-        if len(points) <= EXACT_LIMIT:
-            centers = fit_kmeans(points, weights, n_colors, centers, seed, max_iter=EXACT_ITERATIONS).cluster_centers_
-    palette = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
-    return palette, nearest(points, palette)
+def _lloyd(points, weights, centers, max_iter, fixed=0):
+    """Weighted K-means: Lloyd's iterations from these centres, with Hamerly's bounds (2010).
+
+    Hamerly's bounds skip the distance computations that cannot change a label: each point keeps an upper
+    bound on the distance to its centre and a lower bound on the distance to any other; after the centres
+    move, the bounds move by as much, and only points whose bounds cross are measured again. The labels
+    (and so the result) are those of plain Lloyd iterations. The first `fixed` centres do not move.
+    Runs until no label changes or for max_iter updates; returns the centres (float64) and the labels.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    centers = np.array(centers, dtype=np.float64)
+    k = len(centers)
+    weighted = points * weights[:, None]
+    labels, upper, lower = _two_nearest(points, centers)
+    mass, sums = _cluster_sums(labels, weights, weighted, k)
+    for _ in range(max_iter):
+        moved = np.where(mass[:, None] > 0, sums / np.maximum(mass, 1e-300)[:, None], centers)
+        moved[:fixed] = centers[:fixed]
+        empty = np.flatnonzero(mass[fixed:] == 0) + fixed
+        if len(empty):   # an empty centre restarts at the points worst served (as scikit-learn does)
+            worst = np.argsort(weights * upper ** 2)[::-1][:len(empty)]
+            moved[empty[:len(worst)]] = points[worst]
+        shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
+        centers = moved
+        if not shift.any():
+            break
+        if len(empty):   # the bounds are void after a jump: measure every point again
+            labels, upper, lower = _two_nearest(points, centers)
+            mass, sums = _cluster_sums(labels, weights, weighted, k)
+            continue
+        upper += shift[labels]
+        lower -= shift.max()
+        # A point is surely nearest its centre when within half the distance from that centre to the next.
+        bound = np.maximum(_half_gaps(centers)[labels], lower)
+        check = np.flatnonzero(upper > bound)
+        upper[check] = _distance(points[check], centers[labels[check]])
+        check = check[upper[check] > bound[check]]
+        before = labels[check]
+        labels[check], upper[check], lower[check] = _two_nearest(points[check], centers)
+        changed = before != labels[check]
+        if not changed.any():   # the same labels: the centres are their means
+            break
+        check, before = check[changed], before[changed]   # move these points' weight between the sums
+        lost, lost_sums = _cluster_sums(before, weights[check], weighted[check], k)
+        won, won_sums = _cluster_sums(labels[check], weights[check], weighted[check], k)
+        mass += won - lost
+        sums += won_sums - lost_sums
+    return centers, labels
+
+
+def _cluster_sums(labels, weights, weighted, k):
+    """Each cluster's total weight and the sum of its weighted points."""
+    mass = np.bincount(labels, weights=weights, minlength=k)
+    sums = np.stack([np.bincount(labels, weights=weighted[:, c], minlength=k) for c in range(weighted.shape[1])],
+                    axis=1)
+    return mass, sums
+
+
+def _half_gaps(centers):
+    """For each centre, half the distance to its nearest other centre (infinite for a single centre)."""
+    norms = (centers ** 2).sum(axis=1)
+    squared = norms[:, None] + norms[None] - 2 * centers @ centers.T
+    np.fill_diagonal(squared, np.inf)
+    return 0.5 * np.sqrt(np.maximum(squared.min(axis=1), 0))
+
+
+def fit_palette(points, weights, n_colors, seed, fixed=None):
+    """K-means centres of weighted points: coarse-to-fine K-means with k-means++ starts and Hamerly's Lloyd.
+
+    points: distinct colours, (N, 3) RGB or (N, 4) premultiplied RGBA; weights: their pixel counts.
+    fixed: centres that stay where they are (the transparent entry), counted in n_colors.
+    The technique: weighted K-means (Lloyd's algorithm) run coarse to fine. The colours are first merged
+    into the cells of a grid histogram (each cell: the mean of its colours, weighted by their counts), so
+    that the early iterations, where centres move far, are cheap; TRIALS k-means++ starts run there and
+    the best goes on to finer grids and at last to every distinct colour, each to convergence.
+    Returns the (n_colors, d) float64 centres, the fixed ones first.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    fixed = np.zeros((0, points.shape[1])) if fixed is None else np.asarray(fixed, dtype=np.float64)
+    free = n_colors - len(fixed)
+    levels = [color_histogram(points, weights, bits) for bits in HISTOGRAM_BITS]
+    levels = [level for level in levels if len(level[0]) >= CELLS_PER_COLOR * n_colors]
+    exact = len(points) <= EXACT_LIMIT
+    if exact or not levels:
+        levels.append((points, weights))
+    rng = np.random.default_rng(seed)
+    coarse, coarse_weights = levels[0]
+    best = None
+    for _ in range(TRIALS if n_colors <= MANY_COLORS else 1):
+        start, _ = kmeans_plusplus(coarse, free, sample_weight=coarse_weights,
+                                   random_state=int(rng.integers(2**31)))
+        centers, labels = _lloyd(coarse, coarse_weights, np.vstack([fixed, start]), COARSE_ITERATIONS,
+                                 len(fixed))
+        error = _weighted_error(coarse, coarse_weights, centers, labels)
+        if best is None or error < best[0]:
+            best = error, centers
+    centers = best[1]
+    for finer, finer_weights in levels[1:]:   # each finer level from the coarser one's centres
+        centers, _ = _lloyd(finer, finer_weights, centers, FINE_ITERATIONS, len(fixed))
+    return centers
+
+
+def _weighted_error(points, weights, centers, labels):
+    """The K-means objective: the weighted sum of squared distances of points to their centres."""
+    return float(weights @ ((points - centers[labels]) ** 2).sum(axis=1))
 
 
 # --- step 5: index the image --------------------------------------------------------------------------
@@ -272,31 +382,131 @@ def index_image(codes, distinct, color_to_index, shape):
 def dither_index(rgba, palette):
     """The (H, W) palette index of every pixel, mapped with Floyd-Steinberg dithering (Pillow's)."""
     palette_holder = Image.new("P", (1, 1))
-    palette_holder.putpalette(palette.ravel().tolist())
+    palette_holder.putpalette(np.asarray(palette, dtype=np.uint8)[:, :3].ravel().tolist())
     rgb = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
     return np.asarray(rgb.quantize(palette=palette_holder, dither=Image.Dither.FLOYDSTEINBERG))
+
+
+def _dither_premultiplied(rgba, palette):
+    """The (H, W) palette index of every pixel, with Floyd-Steinberg dithering in premultiplied RGBA.
+
+    Pillow dithers RGB only, so this one runs in NumPy, a wavefront at a time: pixel (y, x) needs the
+    errors of (y, x - 1) and of the row above up to x + 1, so all pixels with the same x + 2 y are
+    independent. Fully transparent pixels stay on the transparent entry and pass no error on.
+    """
+    height, width = rgba.shape[:2]
+    shown = _premultiply(palette)
+    pixels = _premultiply(rgba.reshape(-1, 4)).reshape(height, width, 4)
+    clear = rgba[..., 3] == 0
+    transparent = np.flatnonzero(palette[:, 3] == 0)
+    errors = np.zeros((height + 1, width + 2, 4))   # padded by a row below and a column on each side
+    index = np.empty((height, width), dtype=np.uint8)
+    for wave in range(width + 2 * height - 2):
+        rows = np.arange(max(0, (wave - width + 2) // 2), min(height - 1, wave // 2) + 1)
+        columns = wave - 2 * rows
+        value = np.clip(pixels[rows, columns] + errors[rows, columns + 1], 0, 255)
+        chosen = nearest(value, shown)
+        error = value - shown[chosen]
+        if len(transparent):
+            invisible = clear[rows, columns]
+            chosen[invisible], error[invisible] = transparent[0], 0
+        index[rows, columns] = chosen
+        for row_step, column_step, share in ((0, 1, 7 / 16), (1, -1, 3 / 16), (1, 0, 5 / 16), (1, 1, 1 / 16)):
+            errors[rows + row_step, columns + 1 + column_step] += share * error   # each a distinct pixel
+    return index
 
 
 # --- step 6: build the result -------------------------------------------------------------------------
 
 def palette_image(palette, index, alpha=None):
-    """A 'P' image from a palette and an index array, or an 'RGBA' image with this alpha channel."""
+    """A 'P' image from an (n, 3) RGB or (n, 4) RGBA palette and an index array.
+
+    An RGBA palette's alpha is written as the PNG's tRNS chunk when the image is saved as a PNG.
+    With alpha (an (H, W) array), the result is instead an 'RGBA' image with this alpha channel.
+    """
     palette = np.asarray(palette, dtype=np.uint8)
     index = np.asarray(index)
     if alpha is not None:
-        return Image.fromarray(np.dstack([palette[index], alpha]))
+        return Image.fromarray(np.dstack([palette[index][..., :3], alpha]))
     height, width = index.shape
     result = Image.frombytes("P", (width, height), index.astype(np.uint8).tobytes())
-    result.putpalette(palette.ravel().tolist())
+    if palette.shape[1] == 4:
+        result.putpalette(palette.tobytes(), rawmode="RGBA")
+    else:
+        result.putpalette(palette.ravel().tolist())
     return result
 
 
+def _quantize_opaque(rgba, n_colors, seed, dither):
+    """Palette ((n, 3) uint8) and (H, W) index of an opaque image, fitted to its RGB colours."""
+    codes = color_codes(rgba)
+    distinct, colors, weights = weighted_colors(codes)
+    if len(colors) <= n_colors:            # few colours already: keep them exactly
+        palette, color_to_index = colors, np.arange(len(colors))
+        dither = False
+    else:
+        with threadpool_limits(limits=1):   # small products: extra threads only wait on each other
+            centers = fit_palette(colors, weights, n_colors, seed)
+        palette = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+        color_to_index = nearest(colors, palette)
+    if dither:
+        return palette, dither_index(rgba, palette)
+    return palette, index_image(codes, distinct, color_to_index, rgba.shape[:2])
+
+
+def _quantize_transparent(rgba, n_colors, seed, dither):
+    """Palette ((n, 4) uint8 RGBA) and (H, W) index of an image with transparency, as pngquant does it.
+
+    Every invisible pixel becomes transparent black, so their colours do not count. With on/off alpha,
+    one entry is fully transparent and the others are fitted to the visible colours; with graded alpha,
+    K-means runs in premultiplied RGBA (colour times alpha / 255, and alpha), with a fully transparent
+    entry held fixed when some pixels are invisible. The transparent entry counts towards n_colors.
+    """
+    codes = np.where(rgba[..., 3].reshape(-1) > 0, color_codes(rgba), 0)   # code 0: transparent black
+    distinct, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    colors, weights = decode_colors(distinct, alpha=True), counts.astype(np.float64)
+    clear = colors[0, 3] == 0             # some pixels are invisible: code 0 sorts first
+    if len(colors) <= n_colors:           # few colours already: keep them exactly
+        palette, color_to_index = colors, np.arange(len(colors))
+    elif clear and n_colors > 1 and colors[1:, 3].min() == 255:   # on/off alpha
+        with threadpool_limits(limits=1):
+            centers = fit_palette(colors[1:, :3], weights[1:], n_colors - 1, seed)
+        opaque = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+        palette = np.vstack([np.zeros((1, 4), np.uint8), np.column_stack([opaque, np.full(len(opaque), 255)])])
+        color_to_index = np.concatenate([[0], 1 + nearest(colors[1:, :3], opaque)])
+    else:                                 # graded alpha
+        points = _premultiply(colors)
+        fixed = np.zeros((1, 4)) if clear and n_colors > 1 else None
+        with threadpool_limits(limits=1):
+            centers = fit_palette(points, weights, n_colors, seed, fixed)
+        palette = _unpremultiply(centers)
+        color_to_index = nearest(points, _premultiply(palette))   # as the palette's entries show
+    index = color_to_index.astype(np.uint8)[inverse].reshape(rgba.shape[:2])
+    if dither and len(colors) > n_colors:
+        index = _dither_premultiplied(rgba, palette)
+    return palette, index
+
+
 def compress_image(source, n_colors=16, *, seed=0, dither=False):
-    """Return a copy of the photo with at most n_colors colours, chosen by K-means (a 'P' or 'RGBA' image).
+    """Return a copy of the photo with at most n_colors colours, chosen by K-means, as a palette ('P') image.
 
     source: a path, a binary file object, a PIL image, or a NumPy array (H, W), (H, W, 3) or (H, W, 4)
     of uint8, uint16 or floats in [0, 1]. seed: an int from 0 to 2**32 - 1, or None for a random start.
-    dither: map the photo onto the palette with Floyd-Steinberg dithering. An RGB ICC profile is kept.
+    dither: map the photo onto the palette with Floyd-Steinberg dithering (in premultiplied RGBA for
+    images with transparency, fully transparent pixels left clear). An RGB ICC profile is kept.
+
+    Transparency is kept as pngquant keeps it: an opaque RGBA image gives a plain palette; with on/off
+    alpha, one palette entry is fully transparent; with graded alpha, the palette's entries carry alpha
+    (saved as a PNG's tRNS chunk). A transparent entry counts towards n_colors. The palette is fitted in
+    premultiplied RGBA, so fully transparent pixels' colours do not count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pixels = np.random.default_rng(0).integers(0, 256, size=(32, 48, 3), dtype=np.uint8)
+    >>> result = compress_image(pixels, 8, seed=0)
+    >>> result.mode, result.size, len(result.getpalette()) // 3 <= 8
+    ('P', (48, 32), True)
     """
     n_colors = check_n_colors(n_colors)
     seed = check_seed(seed)
@@ -304,26 +514,12 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
     profile = rgb_profile(image)
     rgba, has_alpha = rgba_pixels(image, name)
     del image
-    alpha = rgba[..., 3] if has_alpha else None
-    codes = color_codes(rgba)
-    distinct, colors, weights = weighted_colors(codes, alpha)
-    if len(colors) <= n_colors:            # few colours already: keep them exactly
-        palette, color_to_index = colors, np.arange(len(colors))
-        dither = False
+    if has_alpha and rgba[..., 3].min() < 255:
+        palette, index = _quantize_transparent(rgba, n_colors, seed, dither)
     else:
-        used = weights > 0
-        with threadpool_limits(limits=1):   # small fits: extra threads only wait on each other
-            palette, labels = fit_palette(colors[used], weights[used], n_colors, seed)
-        color_to_index = np.empty(len(colors), dtype=np.intp)
-        color_to_index[used] = labels
-        color_to_index[~used] = nearest(colors[~used], palette)
-    if dither:
-        index = dither_index(rgba, palette)
-    else:
-        index = index_image(codes, distinct, color_to_index, rgba.shape[:2])
-    if alpha is None:
-        palette, index = _order_palette(palette, index)
-    result = palette_image(palette, index, alpha)
+        palette, index = _quantize_opaque(rgba, n_colors, seed, dither)
+    palette, index = _order_palette(palette, index)
+    result = palette_image(palette, index)
     if profile is not None:
         result.info["icc_profile"] = profile
     return result
@@ -359,19 +555,69 @@ def png_bytes(image, *, text=None):
 
 # --- measuring the result -----------------------------------------------------------------------------
 
+def _scaled_array(image, name):
+    """An image (array or PIL image) as an array, and the factor that scales its values to 0..255."""
+    if isinstance(image, Image.Image):
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    array = np.asarray(image)
+    if array.dtype == np.uint8:
+        return array, 1.0
+    if array.dtype == np.uint16:
+        return array, 1 / 257
+    if np.issubdtype(array.dtype, np.floating):
+        low, high = (float(np.min(array)), float(np.max(array))) if array.size else (0.0, 0.0)
+        if not (0 <= low and high <= 1):   # also true of NaN, which compares false
+            raise ValueError(f"psnr: a float image must hold values in [0, 1], got {name} with values "
+                             f"from {low:g} to {high:g}")
+        return array, 255.0
+    raise TypeError(f"psnr: an image must be uint8, uint16 or float in [0, 1], got {name} of dtype {array.dtype}")
+
+
+def _premultiplied_block(array, factor, start, stop, alpha):
+    """Rows start:stop of an image as float64 in 0..255; with alpha, premultiplied RGB and alpha."""
+    block = array[start:stop].astype(np.float64) * factor
+    if not alpha:
+        return block
+    if block.shape[-1] == 3:   # an RGB image compared with an RGBA one counts as opaque
+        return np.concatenate([block, np.full(block.shape[:-1] + (1,), 255.0)], axis=-1)
+    return np.concatenate([block[..., :3] * (block[..., 3:] / 255), block[..., 3:]], axis=-1)
+
+
 def psnr(original, compressed):
-    """Peak signal-to-noise ratio in dB of two uint8 arrays of the same shape, computed in blocks of rows."""
-    original, compressed = np.asarray(original), np.asarray(compressed)
-    if original.shape != compressed.shape or original.ndim < 2:
-        raise ValueError(f"psnr needs two image arrays of the same shape, got {original.shape} and {compressed.shape}")
-    rows = max(1, CHUNK // original[0].size)
-    total = 0
-    for start in range(0, len(original), rows):
-        diff = (original[start:start + rows].astype(np.int64) - compressed[start:start + rows]).ravel()
-        total += int(diff @ diff)
+    """Peak signal-to-noise ratio in dB of two images (NumPy arrays or PIL images) of the same size.
+
+    Each image is scaled to 0-255 by its dtype: uint8 as is, uint16 / 257, floats in [0, 1] times 255.
+    PIL images are read as RGB, or RGBA when they have transparency. For images with an alpha channel
+    (4 channels; a 3-channel image compared with one counts as opaque), the error is that of premultiplied
+    colours and alpha: MSE = the sum over pixels of the squared errors of R, G and B, each times
+    alpha / 255, and of alpha, divided by 3 x the number of pixels; so an opaque image scores as its RGB.
+    PSNR = 10 log10(255^2 / MSE), computed in floats; infinite for identical images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((2, 2, 3), dtype=np.uint8)
+    >>> round(psnr(a, a + 1), 2)          # every value off by 1: MSE = 1
+    48.13
+    """
+    (first, first_factor), (second, second_factor) = (_scaled_array(original, "original"),
+                                                      _scaled_array(compressed, "compressed"))
+    shapes = first.shape, second.shape
+    alpha = first.ndim == second.ndim == 3 and 4 in (first.shape[-1], second.shape[-1])
+    if alpha and {first.shape[-1], second.shape[-1]} <= {3, 4}:
+        shapes = first.shape[:2], second.shape[:2]
+    if shapes[0] != shapes[1] or first.ndim < 2:
+        raise ValueError(f"psnr needs two image arrays of the same shape, got {first.shape} and {second.shape}")
+    rows = max(1, CHUNK // max(1, first[0].size))
+    total = 0.0
+    for start in range(0, len(first), rows):
+        diff = (_premultiplied_block(first, first_factor, start, start + rows, alpha)
+                - _premultiplied_block(second, second_factor, start, start + rows, alpha)).ravel()
+        total += float(diff @ diff)
     if total == 0:
         return float("inf")
-    return float(10 * np.log10(255 ** 2 * original.size / total))
+    values = first.shape[0] * first.shape[1] * 3 if alpha else first.size   # with alpha: 3 x the pixels
+    return float(10 * np.log10(255 ** 2 * values / total))
 
 
 # --- the command line ---------------------------------------------------------------------------------
