@@ -9,6 +9,7 @@ colours; fit the palette; index the image; build the result. As a command line:
     python -m colorquant [-k N] [--seed S] [--dither] [-o OUT | --out-dir DIR] [--force] FILE...
 """
 import argparse
+import functools
 import io
 import numbers
 import os
@@ -21,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from PIL.PngImagePlugin import PngInfo
 from sklearn.cluster import kmeans_plusplus
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 MAX_COLORS = 256          # a PNG palette holds at most 256 colours
 MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
@@ -31,6 +32,7 @@ HISTOGRAM_BITS = (4, 5, 6)   # grid levels per channel (as bits), coarse to fine
                              # was within 0.03 dB of the exact colours' fit; finer grids saved no time
 CELLS_PER_COLOR = 8       # a grid is used once it has this many cells per colour: coarser grids lost quality
 TRIALS = 5                # k-means++ starts up to MANY_COLORS colours (best of 5: within 0.05 dB of 10 runs)
+SURVIVORS = 2             # starts carried from the coarsest grid to the next
 MANY_COLORS = 64          # from here, one start: starts differed by less than 0.05 dB, each costs a full fit
 COARSE_ITERATIONS = 100   # Lloyd iterations cap on the coarsest grid (the starts converged in 10 to 60)
 FINE_ITERATIONS = 30      # cap on each finer grid: at k = 256, 30 gave the PSNR of 100 in half the time
@@ -40,6 +42,7 @@ EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the f
 CHUNK = 1 << 22           # values computed per block, so memory stays flat
 FLOAT32_MARGIN = 1.0      # squared distances from float32 products may be this much too large
 BLOCK = 1 << 17           # distances (rows x centres) per block: small enough to stay in the CPU's cache
+DENSE_GRID_BITS = 18      # grids of up to 2**18 cells are counted densely, larger ones sorted
 FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
 CODE_BITS = 24            # one colour code: 8 bits each of red, green and blue
 RGB_MASK = (1 << CODE_BITS) - 1
@@ -253,15 +256,19 @@ def _distance(points, centers):
 
 def color_histogram(points, weights, bits):
     """Merge points into cells of a grid with 2**bits levels per channel: mean point and weight per cell."""
-    cells = np.asarray(points, dtype=np.int64) >> (8 - bits)
     cell_id = np.zeros(len(points), dtype=np.int64)
     for channel in range(points.shape[1]):
-        cell_id = (cell_id << bits) | cells[:, channel]
-    occupied, cell_of = np.unique(cell_id, return_inverse=True)
-    cell_weight = np.bincount(cell_of, weights=weights, minlength=len(occupied))
-    sums = np.stack([np.bincount(cell_of, weights=weights * points[:, c], minlength=len(occupied))
+        cell_id = (cell_id << bits) | (points[:, channel].astype(np.int64) >> (8 - bits))
+    if bits * points.shape[1] <= DENSE_GRID_BITS:   # a small grid: count every cell, occupied or not
+        cell_of, cells_total = cell_id, 1 << (bits * points.shape[1])
+    else:                                           # a large one: number the occupied cells (a sort)
+        occupied, cell_of = np.unique(cell_id, return_inverse=True)
+        cells_total = len(occupied)
+    cell_weight = np.bincount(cell_of, weights=weights, minlength=cells_total)
+    sums = np.stack([np.bincount(cell_of, weights=weights * points[:, c], minlength=cells_total)
                      for c in range(points.shape[1])], axis=1)
-    return sums / cell_weight[:, None], cell_weight
+    occupied = np.flatnonzero(cell_weight)
+    return sums[occupied] / cell_weight[occupied, None], cell_weight[occupied]
 
 
 def _lloyd(points, weights, centers, max_iter, fixed=0):
@@ -341,30 +348,25 @@ def fit_palette(points, weights, n_colors, seed, fixed=None):
     the best goes on to finer grids and at last to every distinct colour, each to convergence.
     Returns the (n_colors, d) float64 centres, the fixed ones first.
     """
-    points = np.asarray(points, dtype=np.float64)
     fixed = np.zeros((0, points.shape[1])) if fixed is None else np.asarray(fixed, dtype=np.float64)
     free = n_colors - len(fixed)
     levels = [color_histogram(points, weights, bits) for bits in HISTOGRAM_BITS]
     levels = [level for level in levels if len(level[0]) >= CELLS_PER_COLOR * n_colors]
     exact = len(points) <= EXACT_LIMIT
     if exact or not levels:
-        levels.append((points, weights))
+        levels.append((np.asarray(points, dtype=np.float64), weights))
     rng = np.random.default_rng(seed)
-    coarse, coarse_weights = levels[0]
-    best = None
-    for _ in range(TRIALS if n_colors <= MANY_COLORS else 1):
-        start, _ = kmeans_plusplus(coarse, free, sample_weight=coarse_weights,
-                                   random_state=int(rng.integers(2**31)))
-        centers, labels = _lloyd(coarse, coarse_weights, np.vstack([fixed, start]), COARSE_ITERATIONS,
-                                 len(fixed))
-        error = _weighted_error(coarse, coarse_weights, centers, labels)
-        if best is None or error < best[0]:
-            best = error, centers
-    centers = best[1]
-    for finer, finer_weights in levels[1:]:   # each finer level from the coarser one's centres
-        iterations = EXACT_ITERATIONS if finer is points else FINE_ITERATIONS
-        centers, _ = _lloyd(finer, finer_weights, centers, iterations, len(fixed))
-    return centers
+    trials = TRIALS if n_colors <= MANY_COLORS else 1
+    starts = [np.vstack([fixed, kmeans_plusplus(levels[0][0], free, sample_weight=levels[0][1],
+                                                random_state=int(rng.integers(2**31)))[0]])
+              for _ in range(trials)]
+    for depth, (level, level_weights) in enumerate(levels):   # coarse to fine
+        iterations = (COARSE_ITERATIONS if depth == 0 else EXACT_ITERATIONS if exact and level is levels[-1][0]
+                      else FINE_ITERATIONS)
+        fits = [_lloyd(level, level_weights, start, iterations, len(fixed)) for start in starts]
+        ranked = sorted(fits, key=lambda fit: _weighted_error(level, level_weights, *fit))
+        starts = [centers for centers, _ in ranked[:SURVIVORS if depth == 0 else 1]]
+    return starts[0]
 
 
 def _weighted_error(points, weights, centers, labels):
@@ -444,6 +446,12 @@ def palette_image(palette, index, alpha=None):
     return result
 
 
+@functools.cache
+def _threadpools():
+    """The BLAS and OpenMP thread pools, found once (each search takes about 15 ms)."""
+    return ThreadpoolController()
+
+
 def _quantize_opaque(rgba, n_colors, seed, dither):
     """Palette ((n, 3) uint8) and (H, W) index of an opaque image, fitted to its RGB colours."""
     codes = color_codes(rgba)
@@ -452,7 +460,7 @@ def _quantize_opaque(rgba, n_colors, seed, dither):
         palette, color_to_index = colors, np.arange(len(colors))
         dither = False
     else:
-        with threadpool_limits(limits=1):   # small products: extra threads only wait on each other
+        with _threadpools().limit(limits=1):   # small products: extra threads only wait on each other
             centers = fit_palette(colors, weights, n_colors, seed)
         palette = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
         color_to_index = nearest(colors, palette)
@@ -476,7 +484,7 @@ def _quantize_transparent(rgba, n_colors, seed, dither):
     if len(colors) <= n_colors:           # few colours already: keep them exactly
         palette, color_to_index = colors, np.arange(len(colors))
     elif clear and n_colors > 1 and colors[1:, 3].min() == 255:   # on/off alpha
-        with threadpool_limits(limits=1):
+        with _threadpools().limit(limits=1):
             centers = fit_palette(colors[1:, :3], weights[1:], n_colors - 1, seed)
         opaque = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
         palette = np.vstack([np.zeros((1, 4), np.uint8), np.column_stack([opaque, np.full(len(opaque), 255)])])
@@ -484,7 +492,7 @@ def _quantize_transparent(rgba, n_colors, seed, dither):
     else:                                 # graded alpha
         points = _premultiply(colors)
         fixed = np.zeros((1, 4)) if clear and n_colors > 1 else None
-        with threadpool_limits(limits=1):
+        with _threadpools().limit(limits=1):
             centers = fit_palette(points, weights, n_colors, seed, fixed)
         palette = _unpremultiply(centers)
         color_to_index = nearest(points, _premultiply(palette))   # as the palette's entries show
