@@ -26,18 +26,28 @@ from threadpoolctl import ThreadpoolController
 
 MAX_COLORS = 256          # a PNG palette holds at most 256 colours
 MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
-# fit_palette's constants, tuned on the sample photos (benchmarks/samples.py) at k = 2 to 256 against the
-# best of 10 K-means runs (benchmarks/compress_benchmark.py); each comment says how.
-HISTOGRAM_BITS = (4, 5, 6)   # grid levels per channel (as bits), coarse to fine: 6 bits (cells of 4 levels)
-                             # was within 0.03 dB of the exact colours' fit; finer grids saved no time
-CELLS_PER_COLOR = 8       # a grid is used once it has this many cells per colour: coarser grids lost quality
-TRIALS = 5                # k-means++ starts up to MANY_COLORS colours (best of 5: within 0.05 dB of 10 runs)
-SURVIVORS = 2             # starts carried from the coarsest grid to the next
-MANY_COLORS = 64          # from here, one start: starts differed by less than 0.05 dB, each costs a full fit
-COARSE_ITERATIONS = 100   # Lloyd iterations cap on the coarsest grid (the starts converged in 10 to 60)
-FINE_ITERATIONS = 30      # cap on each finer grid: at k = 256, 30 gave the PSNR of 100 in half the time
+# fit_palette's constants. Tuned on the sample photos (benchmarks/samples.py: tulips, china, flower) against
+# the best of 10 K-means runs (build/reference_psnr.json, benchmarks/compress_benchmark.py), with the
+# figures found (differences in dB from the reference; seed 0 unless said). Start-to-start noise is about
+# 0.03 dB, so differences below that were not counted.
+HISTOGRAM_BITS = (4, 5, 6)   # grid resolutions (bits per channel), coarse to fine. A fit converged on the
+                             # 6-bit grid (15k to 33k cells) was 0.02 to 0.06 dB from the exact colours'
+                             # after 10 more iterations on them, against 0.08 from the 5-bit grid
+CELLS_PER_COLOR = 8       # a grid is used when it has this many cells per colour; 8, 16 and 32 were
+                          # within the noise at k = 64 and 256, and 32 was slower
+TRIALS = 5                # k-means++ starts up to MANY_COLORS colours: at k = 64, 1 start left china
+                          # 0.12 dB below the reference, 5 starts 0.07
+SURVIVORS = 5             # starts that go on from the coarsest grid to the next, where the best is kept:
+                          # the coarsest grid ranks them poorly (5 survivors, seeds 0-4, k = 64: mean
+                          # -0.04 dB against -0.06 with 2)
+MANY_COLORS = 64          # above, one start: at k = 128, 5 starts gained 0.01 to 0.02 dB on average over
+                          # seeds 0-3, in 2.5 times the time
+COARSE_ITERATIONS = 100   # a cap, not tuned: fits on the coarsest grid (at most a few thousand cells) converge
+FINE_ITERATIONS = 30      # cap on each finer grid: at k = 256, 30 gave the PSNR of 100 (within 0.001 dB)
+                          # in half the time
 EXACT_ITERATIONS = 20     # cap on every distinct colour: at k = 256, 5 / 10 / 20 / 40 iterations were
-                          # 0.06 / 0.05 / 0.03 / 0.02 dB below the reference; time grows with each
+                          # 0.04-0.09 / 0.03-0.07 / 0.02-0.05 / 0.00-0.03 dB below the reference, 20
+                          # iterations cost about a third of the time of the whole fit
 EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the finest grid's fit is kept
 CHUNK = 1 << 22           # values computed per block, so memory stays flat
 FLOAT32_MARGIN = 1.0      # squared distances from float32 products may be this much too large
@@ -338,14 +348,17 @@ def _half_gaps(centers):
 
 
 def fit_palette(points, weights, n_colors, seed, fixed=None):
-    """K-means centres of weighted points: coarse-to-fine K-means with k-means++ starts and Hamerly's Lloyd.
+    """K-means centres of weighted colours: coarse-to-fine weighted K-means from k-means++ starts.
 
-    points: distinct colours, (N, 3) RGB or (N, 4) premultiplied RGBA; weights: their pixel counts.
+    The technique: weighted K-means (Lloyd's algorithm, with Hamerly's bounds, in _lloyd), run coarse to
+    fine. The colours are merged into the cells of grid histograms (HISTOGRAM_BITS; each cell: the mean
+    of its colours, weighted by their pixel counts), so that the early iterations, where the centres
+    move far, are cheap. TRIALS k-means++ starts run on the coarsest grid; SURVIVORS of them go on to the
+    next grid, where the best is kept; it goes on to each finer grid and last to every distinct colour
+    (unless there are more than EXACT_LIMIT), each level starting from the previous level's centres.
+
+    points: (N, 3) distinct RGB colours, or (N, 4) premultiplied RGBA; weights: their pixel counts.
     fixed: centres that stay where they are (the transparent entry), counted in n_colors.
-    The technique: weighted K-means (Lloyd's algorithm) run coarse to fine. The colours are first merged
-    into the cells of a grid histogram (each cell: the mean of its colours, weighted by their counts), so
-    that the early iterations, where centres move far, are cheap; TRIALS k-means++ starts run there and
-    the best goes on to finer grids and at last to every distinct colour, each to convergence.
     Returns the (n_colors, d) float64 centres, the fixed ones first.
     """
     fixed = np.zeros((0, points.shape[1])) if fixed is None else np.asarray(fixed, dtype=np.float64)
