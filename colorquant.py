@@ -32,12 +32,16 @@ MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
 HISTOGRAM_BITS = (4, 5, 6)   # grid resolutions (bits per channel), coarse to fine. A fit converged on the
                              # 6-bit grid (15k to 33k cells) was 0.02 to 0.06 dB from the exact colours'
                              # after 10 more iterations on them, against 0.08 from the 5-bit grid
-CELLS_PER_COLOR = 8       # a grid is used when it has this many cells per colour; 8, 16 and 32 were
-                          # within the noise at k = 64 and 256, and 32 was slower
-TRIALS = 10               # k-means++ starts up to MANY_COLORS colours, each fitted on the two coarsest
-                          # grids, where the best is kept (the coarsest alone ranked them poorly). Over
-                          # seeds 0-3 at k = 64, china and flower were 0.057 and 0.074 dB below the
-                          # reference on average with 5 starts, 0.039 and 0.046 with 10
+CELLS_PER_COLOR = 16      # a grid is used when it has this many cells per colour: at k = 64 (seeds 0-3),
+                          # 16 against 8 lifted flower from 0.060 to 0.022 dB below the reference on
+                          # average (the starts then run on the 5-bit grid, not the 4-bit one)
+TRIALS = 10               # k-means++ starts up to MANY_COLORS colours. Over seeds 0-3 at k = 64, china
+                          # and flower were 0.057 and 0.074 dB below the reference on average with 5
+                          # starts, 0.052 and 0.060 with 10 (with the grids of CELLS_PER_COLOR = 8)
+RANKING_CELLS = 10_000    # the starts go on together through the grids of at most this many cells (the
+                          # coarsest ranked them poorly; fits there are cheap), then only the best. At
+                          # k = 32 (seeds 0-2), ranking on the coarsest grid alone left tulips 0.019 dB
+                          # below the reference on average, ranking on the next one 0.004
 SMALL_TRIALS = 30         # starts when the colours are too few for a grid (then each start is cheap): on
                           # the soft shadow at k = 16, 10 starts gave 40.80 dB, 30 to 100 gave 40.82-40.83
 MANY_COLORS = 64          # above, one start: at k = 128, 5 starts gained 0.01 to 0.02 dB on average over
@@ -45,9 +49,9 @@ MANY_COLORS = 64          # above, one start: at k = 128, 5 starts gained 0.01 t
 COARSE_ITERATIONS = 100   # a cap, not tuned: fits on the coarsest grid (at most a few thousand cells) converge
 FINE_ITERATIONS = 30      # cap on each finer grid: at k = 256, 30 gave the PSNR of 100 (within 0.001 dB)
                           # in half the time
-EXACT_ITERATIONS = 20     # cap on every distinct colour: at k = 256, 5 / 10 / 20 / 40 iterations were
-                          # 0.04-0.09 / 0.03-0.07 / 0.02-0.05 / 0.00-0.03 dB below the reference, 20
-                          # iterations cost about a third of the time of the whole fit
+EXACT_ITERATIONS = 40     # cap on every distinct colour: at k = 256, 5 / 10 / 20 / 40 iterations were
+                          # 0.04-0.09 / 0.03-0.07 / 0.02-0.05 / 0.00-0.03 dB below the reference; at
+                          # k = 128, flower went from 0.07 to 0.05 dB below it with 40 against 20
 EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the finest grid's fit is kept
 CHUNK = 1 << 22           # values computed per block, so memory stays flat
 FLOAT32_MARGIN = 1.0      # squared distances from float32 products may be this much too large
@@ -360,8 +364,9 @@ def fit_palette(points, weights, n_colors, seed, fixed=None):
     fine. The colours are merged into the cells of grid histograms (HISTOGRAM_BITS; each cell: the mean
     of its colours, weighted by their pixel counts), so that the early iterations, where the centres
     move far, are cheap. TRIALS k-means++ starts (_kmeans_plusplus) run on the coarsest grid and on the
-    next, where the best is kept; it goes on to each finer grid and last to every distinct colour (unless
-    there are more than EXACT_LIMIT), each level starting from the previous level's centres.
+    next ones up to RANKING_CELLS cells, where the best is kept; it goes on to each finer grid and last to
+    every distinct colour (unless there are more than EXACT_LIMIT), each level starting from the previous
+    level's centres.
 
     points: (N, 3) distinct RGB colours, or (N, 4) premultiplied RGBA; weights: their pixel counts.
     fixed: centres that stay where they are (the transparent entry), counted in n_colors.
@@ -381,9 +386,9 @@ def fit_palette(points, weights, n_colors, seed, fixed=None):
         iterations = (COARSE_ITERATIONS if depth == 0 else EXACT_ITERATIONS if exact and level is levels[-1][0]
                       else FINE_ITERATIONS)
         fits = [_lloyd(level, level_weights, start, iterations, len(fixed)) for start in starts]
-        if depth == 0 and len(levels) > 1:   # the coarsest grid ranks the starts poorly: all go on
+        if depth + 1 < len(levels) and len(levels[depth + 1][0]) <= RANKING_CELLS:   # all go on together
             starts = [centers for centers, _ in fits]
-        else:                                # the best goes on
+        else:                                                                   # the best goes on
             starts = [min(fits, key=lambda fit: _weighted_error(level, level_weights, *fit))[0]]
     return starts[0]
 
