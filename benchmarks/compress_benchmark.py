@@ -1,4 +1,4 @@
-"""The command line against pngquant and the best of 10 K-means runs: PSNR, time, PNG size. Prints; not a test.
+"""The command line against pngquant and the best of 10 K-means runs: PSNR, time, PNG size (not a test).
 
 For each sample photo (benchmarks/samples.py: the tulips, china and flower, as quality-95 JPEGs saved as
 PNG files) and each k, and for the transparency cases:
@@ -132,15 +132,18 @@ def print_photos(paths, ks, runs, pngquant):
             worst["pngquant"] = min(worst["pngquant"], quality - theirs[0])
             worst["ratio"] = max(worst["ratio"], seconds / theirs[1])
             print(f"{name:8s} {k:4d} | {quality:7.2f} {theirs[0]:7.2f} {reference:7.2f} "
-                  f"{quality - reference:+7.3f} {quality - theirs[0]:+7.2f} | {seconds:7.3f} {theirs[1]:7.3f} "
+                  f"{quality - reference:+7.3f} {quality - theirs[0]:+7.2f} | "
+                  f"{seconds:7.3f} {theirs[1]:7.3f} "
                   f"{seconds / theirs[1]:5.2f}x | {size / 1000:8.1f} {theirs[2] / 1000:8.1f}", flush=True)
     return worst
 
 
 def print_transparent(paths, runs, pngquant):
     """The table of the transparency cases: error against pngquant's, time and size."""
-    print("\n## transparency cases (PSNR of premultiplied RGBA and alpha, in dB; times: median of interleaved runs)")
-    print(f"{'case':17s} {'k':>4s} | {'ours':>7s} {'pngq':>7s} {'-pngq':>7s} | {'ours s':>7s} {'pngq s':>7s} | "
+    print("\n## transparency cases (PSNR of premultiplied RGBA and alpha, in dB; times: median of "
+          "interleaved runs)")
+    print(f"{'case':17s} {'k':>4s} | {'ours':>7s} {'pngq':>7s} {'-pngq':>7s} | "
+          f"{'ours s':>7s} {'pngq s':>7s} | "
           f"{'ours kB':>8s} {'pngq kB':>8s}")
     for name in TRANSPARENT:
         for k in TRANSPARENT_KS[name]:
@@ -163,7 +166,8 @@ def print_seeds(seeds=range(6)):
             gaps = [colorquant.psnr(pixels, colorquant.compress_image(pixels, k, seed=seed).convert("RGB"))
                     - reference for seed in seeds]
             worst = min(worst, min(gaps))
-            print(f"{name:10s} k = {k:2d}: worst {min(gaps):+.3f} dB, mean {np.mean(gaps):+.3f} dB", flush=True)
+            print(f"{name:10s} k = {k:2d}: worst {min(gaps):+.3f} dB, mean {np.mean(gaps):+.3f} dB",
+                  flush=True)
     print(f"worst {worst:+.3f} dB (goal >= -0.10)")
 
 
@@ -210,7 +214,8 @@ def print_big(pngquant):
                                str(source), str(target), str(k)], cwd=ROOT, check=True, capture_output=True,
                               text=True)
         ours = json.loads(done.stdout.strip().splitlines()[-1])
-        line = (f"k = {k:3d}: compress_image {ours['seconds']:6.2f} s (then png_bytes {ours['writer']:5.2f} s), "
+        line = (f"k = {k:3d}: compress_image {ours['seconds']:6.2f} s "
+                f"(then png_bytes {ours['writer']:5.2f} s), "
                 f"{ours['peak']:5.0f} MiB")
         if pngquant:
             command = pngquant_command(source, BUILD / f"big_k{k}_pngquant.png", k)
