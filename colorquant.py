@@ -35,9 +35,10 @@ HISTOGRAM_BITS = (4, 5, 6)   # grid resolutions (bits per channel), coarse to fi
 CELLS_PER_COLOR = 16      # a grid is used when it has this many cells per colour: at k = 64 (seeds 0-3),
                           # 16 against 8 lifted flower from 0.060 to 0.022 dB below the reference on
                           # average (the starts then run on the 5-bit grid, not the 4-bit one)
-TRIALS = 10               # k-means++ starts up to MANY_COLORS colours. Over seeds 0-3 at k = 64, china
-                          # and flower were 0.057 and 0.074 dB below the reference on average with 5
-                          # starts, 0.052 and 0.060 with 10 (with the grids of CELLS_PER_COLOR = 8)
+TRIALS = 5                # k-means++ starts up to MANY_COLORS colours. Over seeds 0-2, 10 starts against 5
+                          # were 0.00 to 0.03 dB closer to the reference at k = 32 and 64 (flower, k = 64:
+                          # 0.009 against 0.042 dB below it), at 1.3 to 1.4 times the time: 5 keeps k <= 32
+                          # near pngquant's time
 RANKING_CELLS = 10_000    # the starts go on together through the grids of at most this many cells (the
                           # coarsest ranked them poorly; fits there are cheap), then only the best. At
                           # k = 32 (seeds 0-2), ranking on the coarsest grid alone left tulips 0.019 dB
