@@ -23,6 +23,7 @@ colours; fit the palette; index the image; build the result. As a command line::
                [-o OUT | --out-dir DIR] [--force] FILE... | -
 """
 import argparse
+import functools
 import io
 import math
 import numbers
@@ -38,28 +39,52 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 from PIL.PngImagePlugin import PngInfo
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["compress_image", "load_rgb", "main", "nearest", "palette_image", "png_bytes", "psnr"]
 __version__ = "0.1.0"   # pyproject.toml reads it from here
 
-MAX_COLORS = 256          # a PNG palette holds at most 256 colours
-MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
-# The histograms that rank the starts, coarse to fine: (levels per channel as bits, Lloyd iterations, starts kept)
-TRIAL_SCHEDULE = ((4, 10, 5), (5, 4, 2), (6, 4, 1))
-TRIALS = 5                # K-means++ starts; the best after the schedule converges, then is polished on every colour
-EXACT_ITERATIONS = 5      # Lloyd iterations on every colour after the best start converged on the histogram
-EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the histogram's fit is kept as it is
-CHUNK = 1 << 22           # values computed per block, so memory stays flat
-BLOCK = 1 << 17           # distances (rows x centres) per block: small enough to stay in the CPU's cache
-FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
-CODE_BITS = 24            # one colour code: 8 bits each of red, green and blue
-RGB_MASK = (1 << CODE_BITS) - 1
-EXIF_ORIENTATION = 0x0112    # the EXIF tag that says how to turn the photo upright
-ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name its colour space
-ARRAY_MODES = {1: "L", 3: "RGB", 4: "RGBA"}   # Pillow mode of an array by its number of channels
+_MAX_COLORS = 256          # a PNG palette holds at most 256 colours
+_MAX_SEED = 2**32 - 1      # the largest seed NumPy and scikit-learn accept
+# _fit_palette's constants. Tuned on the sample photos (benchmarks/samples.py: tulips, china, flower) against
+# the best of 10 K-means runs (build/reference_psnr.json, benchmarks/compress_benchmark.py), with the
+# figures found (differences in dB from the reference; seed 0 unless said). Start-to-start noise is about
+# 0.03 dB, so differences below that were not counted.
+_HISTOGRAM_BITS = (4, 5, 6)   # grid resolutions (bits per channel), coarse to fine. A fit converged on the
+                             # 6-bit grid (15k to 33k cells) was 0.02 to 0.06 dB from the exact colours'
+                             # after 10 more iterations on them, against 0.08 from the 5-bit grid
+_CELLS_PER_COLOR = 16      # a grid is used when it has this many cells per colour: at k = 64 (seeds 0-3),
+                          # 16 against 8 lifted flower from 0.060 to 0.022 dB below the reference on
+                          # average (the starts then run on the 5-bit grid, not the 4-bit one)
+_TRIALS = 5                # k-means++ starts up to _MANY_COLORS colours. Over seeds 0-2, 10 starts against 5
+                          # were 0.00 to 0.03 dB closer to the reference at k = 32 and 64 (flower, k = 64:
+                          # 0.009 against 0.042 dB below it), at 1.3 to 1.4 times the time: 5 keeps k <= 32
+                          # near pngquant's time
+_RANKING_CELLS = 10_000    # the starts go on together through the grids of at most this many cells (the
+                          # coarsest ranked them poorly; fits there are cheap), then only the best. At
+                          # k = 32 (seeds 0-2), ranking on the coarsest grid alone left tulips 0.019 dB
+                          # below the reference on average, ranking on the next one 0.004
+_SMALL_TRIALS = 30         # starts when the colours are too few for a grid (then each start is cheap): on
+                          # the soft shadow at k = 16, 10 starts gave 40.80 dB, 30 to 100 gave 40.82-40.83
+_MANY_COLORS = 64          # above, one start: at k = 128, 5 starts gained 0.01 to 0.02 dB on average over
+                          # seeds 0-3, in 2.5 times the time
+_COARSE_ITERATIONS = 100   # a cap: at k = 256, 30 and 100 gave the same palettes (the fits converge sooner)
+_FINE_ITERATIONS = 30      # cap on each finer grid: at k = 256, 30 gave the PSNR of 100 (within 0.001 dB)
+                          # in half the time
+_EXACT_ITERATIONS = 40     # cap on every distinct colour: at k = 256, 5 / 10 / 20 / 40 iterations were
+                          # 0.04-0.09 / 0.03-0.07 / 0.02-0.05 / 0.00-0.03 dB below the reference; at
+                          # k = 128, flower went from 0.07 to 0.05 dB below it with 40 against 20
+_EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the finest grid's fit is kept
+_CHUNK = 1 << 22           # values computed per block, so memory stays flat
+_FLOAT32_MARGIN = 1.0      # squared distances from float32 products may be this much too large
+_BLOCK = 1 << 17           # distances (rows x centres) per block: small enough to stay in the CPU's cache
+_DENSE_GRID_BITS = 18      # grids of up to 2**18 cells are counted densely, larger ones sorted
+_FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
+_CODE_BITS = 24            # one colour code: 8 bits each of red, green and blue
+_RGB_MASK = (1 << _CODE_BITS) - 1
+_EXIF_ORIENTATION = 0x0112    # the EXIF tag that says how to turn the photo upright
+_ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name its colour space
+_ARRAY_MODES = {1: "L", 3: "RGB", 4: "RGBA"}   # Pillow mode of an array by its number of channels
 
 
 
@@ -78,14 +103,14 @@ def _check_int(value, name, low, high, allowed):
 
 def _check_n_colors(n_colors):
     """Return n_colors if it is an int from 1 to 256, else raise TypeError or ValueError."""
-    return _check_int(n_colors, "n_colors", 1, MAX_COLORS, f"an int from 1 to {MAX_COLORS}")
+    return _check_int(n_colors, "n_colors", 1, _MAX_COLORS, f"an int from 1 to {_MAX_COLORS}")
 
 
 def _check_seed(seed):
     """Return seed if it is None or an int from 0 to 2**32 - 1, else raise TypeError or ValueError."""
     if seed is None:
         return None
-    return _check_int(seed, "seed", 0, MAX_SEED, "an int from 0 to 2**32 - 1 or None")
+    return _check_int(seed, "seed", 0, _MAX_SEED, "an int from 0 to 2**32 - 1 or None")
 
 
 # --- step 1: read the input ---------------------------------------------------------------------------
@@ -112,10 +137,10 @@ def _array_image(array):
     else:
         raise TypeError(f"an image array must have dtype uint8, uint16 or float, got {array.dtype}")
     channels = 1 if array.ndim == 2 else array.shape[-1] if array.ndim == 3 else 0
-    if channels not in ARRAY_MODES or 0 in array.shape:
+    if channels not in _ARRAY_MODES or 0 in array.shape:
         raise ValueError("an image array must have shape (H, W), (H, W, 3) or (H, W, 4), "
                          f"got shape {array.shape}")
-    return Image.fromarray(np.ascontiguousarray(pixels), ARRAY_MODES[channels])
+    return Image.fromarray(np.ascontiguousarray(pixels), _ARRAY_MODES[channels])
 
 
 def _open_file(file, name):
@@ -140,7 +165,7 @@ def _open_file(file, name):
 def _orientation(image, name):
     """The image's EXIF orientation (1: upright as stored); a corrupt EXIF block warns and counts as 1."""
     try:
-        return image.getexif().get(EXIF_ORIENTATION, 1)
+        return image.getexif().get(_EXIF_ORIENTATION, 1)
     except Exception as error:  # noqa: BLE001 - Pillow raises SyntaxError, struct.error... on a bad block
         warnings.warn(f"the EXIF block of {name} is corrupt ({type(error).__name__}: {error}): "
                       "the image is used as stored", UserWarning, stacklevel=5)
@@ -197,14 +222,14 @@ def _read_image(source):
 def _rgb_profile(image):
     """The image's ICC profile if it describes RGB colours (not CMYK or grayscale), else None."""
     profile = image.info.get("icc_profile")
-    if isinstance(profile, bytes) and profile[ICC_COLOR_SPACE] == b"RGB ":
+    if isinstance(profile, bytes) and profile[_ICC_COLOR_SPACE] == b"RGB ":
         return profile
     return None
 
 
 def _pixels(image, name):
     """The image's pixels as a uint8 array: (H, W, 4) RGBA when it has transparency, else (H, W, 3) RGB."""
-    rgba, has_alpha = rgba_pixels(image, name)
+    rgba, has_alpha = _rgba_pixels(image, name)
     return rgba if has_alpha else np.ascontiguousarray(rgba[..., :3])
 
 
@@ -237,27 +262,18 @@ def load_rgb(source):
     128
     """
     image, name = _read_image(source)
-    return np.ascontiguousarray(rgba_pixels(image, name)[0][..., :3])
-
-
-# Old names the quantiser (steps 2 to 6, rewritten for issue 13) still calls; not part of the API.
-# They go when the quantiser's functions are renamed at the merge.
-scale_16_to_8 = _scale_16_to_8
-check_n_colors = _check_n_colors
-check_seed = _check_seed
-read_image = _read_image
-rgb_profile = _rgb_profile
+    return np.ascontiguousarray(_rgba_pixels(image, name)[0][..., :3])
 
 
 # --- step 2: get RGBA pixels and alpha ----------------------------------------------------------------
 
-def rgba_pixels(image, name):
+def _rgba_pixels(image, name):
     """Return the pixels as an (H, W, 4) uint8 RGBA array, and whether the image has transparency."""
     if image.mode.startswith("I"):
         # 16-bit grayscale: scale 0..65535 to 0..255 (a plain convert("RGB") clips it to white).
         # Mode "I" (32-bit) holds 16-bit scans too; with no value above 255 it is taken as 8-bit.
         wide = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
-        image = Image.fromarray(scale_16_to_8(wide) if image.mode != "I" or wide.max() > 255
+        image = Image.fromarray(_scale_16_to_8(wide) if image.mode != "I" or wide.max() > 255
                                 else wide.astype(np.uint8))
     try:
         return np.asarray(image.convert("RGBA")), image.has_transparency_data
@@ -267,134 +283,377 @@ def rgba_pixels(image, name):
 
 # --- step 3: weighted distinct colours ----------------------------------------------------------------
 
-def color_codes(rgba):
+def _color_codes(rgba):
     """One integer per pixel, without a copy: red + 256 green + 65536 blue, and alpha in the top byte."""
     # 24-bit packing: the 4 bytes of an RGBA pixel read as one little-endian uint32; masking off the alpha
-    # byte (& RGB_MASK, block by block where used) leaves a colour code that sorts, counts and indexes far
+    # byte (& _RGB_MASK, block by block where used) leaves a colour code that sorts, counts and indexes far
     # faster than rows of 3 values.
     return rgba.view("<u4").reshape(-1)
 
 
-def count_colors(codes):
+def _count_colors(codes):
     """Distinct 24-bit colour codes (alpha masked off), sorted, and how many pixels have each."""
-    if codes.size >= FULL_COUNT_PIXELS:   # in blocks: bincount copies its input to 64-bit integers
-        counts = np.zeros(1 << CODE_BITS, dtype=np.int64)
-        for start in range(0, codes.size, 2 * CHUNK):
-            counts += np.bincount(codes[start:start + 2 * CHUNK] & RGB_MASK, minlength=1 << CODE_BITS)
+    if codes.size >= _FULL_COUNT_PIXELS:   # in blocks: bincount copies its input to 64-bit integers
+        counts = np.zeros(1 << _CODE_BITS, dtype=np.int64)
+        for start in range(0, codes.size, 2 * _CHUNK):
+            counts += np.bincount(codes[start:start + 2 * _CHUNK] & _RGB_MASK, minlength=1 << _CODE_BITS)
         distinct = np.flatnonzero(counts)
         return distinct, counts[distinct]
-    return np.unique(codes & RGB_MASK, return_counts=True)
+    return np.unique(codes & _RGB_MASK, return_counts=True)
 
 
-def decode_colors(codes):
-    """The (N, 3) uint8 RGB colours of 24-bit colour codes."""
-    return np.stack([codes & 255, (codes >> 8) & 255, codes >> 16], axis=1).astype(np.uint8)
+def _decode_colors(codes, alpha=False):
+    """The (N, 3) uint8 RGB colours of colour codes, or (N, 4) RGBA with alpha=True (alpha: the top byte)."""
+    codes = np.asarray(codes, dtype=np.uint32)
+    return np.stack([(codes >> shift) & 255 for shift in (0, 8, 16, 24)[:4 if alpha else 3]],
+                    axis=1).astype(np.uint8)
 
 
-def weighted_colors(codes, alpha):
-    """Distinct colour codes, their RGB colours and weights: pixel counts, fully transparent pixels not counted."""
-    distinct, counts = count_colors(codes)
-    weights = counts.astype(np.float64)
-    if alpha is not None and alpha.any():   # fully transparent pixels do not pull the palette
-        visible, visible_counts = count_colors(codes[alpha.reshape(-1) > 0])
-        weights[:] = 0
-        weights[np.searchsorted(distinct, visible)] = visible_counts
-    return distinct, decode_colors(distinct), weights
+def _weighted_colors(codes):
+    """Distinct 24-bit colour codes, their RGB colours and weights (pixel counts, as floats)."""
+    distinct, counts = _count_colors(codes)
+    return distinct, _decode_colors(distinct), counts.astype(np.float64)
+
+
+def _premultiply(rgba):
+    """Premultiplied RGBA floats of uint8 RGBA rows: colour times alpha / 255, and alpha."""
+    rgba = np.asarray(rgba, dtype=np.float64)
+    return np.concatenate([rgba[:, :3] * (rgba[:, 3:] / 255), rgba[:, 3:]], axis=1)
+
+
+def _unpremultiply(points):
+    """uint8 RGBA palette entries of premultiplied RGBA centres (rounded; alpha 0 gives (0, 0, 0, 0))."""
+    alpha = np.clip(np.rint(points[:, 3]), 0, 255)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rgb = np.where(alpha[:, None] > 0, points[:, :3] * 255 / np.maximum(points[:, 3:], 1e-9), 0)
+    return np.column_stack([np.clip(np.rint(rgb), 0, 255), alpha]).astype(np.uint8)
 
 
 # --- step 4: fit the palette --------------------------------------------------------------------------
 
 def nearest(colors, centers):
     """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks."""
+    return _two_nearest(colors, centers, second=False)[0]
+
+
+def _two_nearest(points, centers, second=True):
+    """For each point: its nearest centre, the distance to it and (second=True) a lower bound on the
+    distance to the second nearest."""
     centers = np.asarray(centers, dtype=np.float32)
     # Half-norm distance: |x - c|^2 = |x|^2 - 2 (x.c - |c|^2 / 2), and |x|^2 is the same for every
     # centre, so the nearest centre is the argmin of |c|^2 / 2 - x.c: one matrix product per block.
     half_norms = 0.5 * (centers ** 2).sum(axis=1)
-    step = max(1, BLOCK // len(centers))
-    labels = np.empty(len(colors), dtype=np.intp)
-    for start in range(0, len(colors), step):
-        block = np.asarray(colors[start:start + step], dtype=np.float32)
-        labels[start:start + step] = np.argmin(half_norms - block @ centers.T, axis=1)
-    return labels
+    transposed = np.ascontiguousarray(centers.T)
+    step = max(1, _BLOCK // len(centers))
+    labels = np.empty(len(points), dtype=np.intp)
+    runner_up = np.full(len(points), np.inf) if second else None
+    buffer = np.empty((min(step, len(points)), len(centers)), dtype=np.float32)   # reused: no allocations
+    for start in range(0, len(points), step):
+        block = np.asarray(points[start:start + step], dtype=np.float32)
+        scores = buffer[:len(block)]
+        np.matmul(block, transposed, out=scores)
+        np.subtract(half_norms, scores, out=scores)
+        labels[start:start + step] = best = np.argmin(scores, axis=1)
+        if second and len(centers) > 1:
+            scores[np.arange(len(block)), best] = np.inf
+            runner_up[start:start + step] = scores.min(axis=1)
+    if not second:
+        return labels, None, None
+    # The runner-up's squared distance, |x|^2 + 2 score, less a margin for float32's rounding (its
+    # error is below 0.1 for values up to 255): a lower bound, as Hamerly's bounds need.
+    as_floats = np.asarray(points, dtype=np.float64)
+    squared_norms = np.einsum("ij,ij->i", as_floats, as_floats)
+    lower = np.sqrt(np.maximum(squared_norms + 2 * runner_up - _FLOAT32_MARGIN, 0))
+    return labels, _distance(points, centers[labels]), lower
 
 
-def color_histogram(colors, weights, bits):
-    """Merge colours into cells of a grid with 2**bits levels per channel: mean colour and weight per cell."""
-    cells = colors.astype(np.int64) >> (8 - bits)
-    cell_id = (cells[:, 0] << (2 * bits)) | (cells[:, 1] << bits) | cells[:, 2]
-    cell_weight = np.bincount(cell_id, weights=weights, minlength=1 << (3 * bits))
+def _distance(points, centers):
+    """Euclidean distance of each point to the centre in the same row (float64)."""
+    difference = np.asarray(points, dtype=np.float64) - centers
+    return np.sqrt(np.einsum("ij,ij->i", difference, difference))
+
+
+def _color_histogram(points, weights, bits):
+    """Merge points into cells of a grid with 2**bits levels per channel: mean point and weight per cell."""
+    cell_id = np.zeros(len(points), dtype=np.int64)
+    for channel in range(points.shape[1]):
+        cell_id = (cell_id << bits) | (points[:, channel].astype(np.int64) >> (8 - bits))
+    if bits * points.shape[1] <= _DENSE_GRID_BITS:   # a small grid: count every cell, occupied or not
+        cell_of, cells_total = cell_id, 1 << (bits * points.shape[1])
+    else:                                           # a large one: number the occupied cells (a sort)
+        occupied, cell_of = np.unique(cell_id, return_inverse=True)
+        cells_total = len(occupied)
+    cell_weight = np.bincount(cell_of, weights=weights, minlength=cells_total)
+    sums = np.stack([np.bincount(cell_of, weights=weights * points[:, c], minlength=cells_total)
+                     for c in range(points.shape[1])], axis=1)
     occupied = np.flatnonzero(cell_weight)
-    sums = np.stack([np.bincount(cell_id, weights=weights * colors[:, c])[occupied] for c in range(3)], axis=1)
-    return (sums / cell_weight[occupied, None]).astype(np.float32), cell_weight[occupied]
+    return sums[occupied] / cell_weight[occupied, None], cell_weight[occupied]
 
 
-def fit_kmeans(points, weights, n_colors, init, seed, n_init=1, max_iter=300, tol=1e-4):
-    """One seeded scikit-learn K-means fit on weighted points."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = KMeans(n_colors, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=seed)
-        return model.fit(points, sample_weight=weights)
+def _lloyd(points, weights, centers, max_iter, fixed=0):
+    """Weighted K-means: Lloyd's iterations from these centres, with Hamerly's bounds (2010).
+
+    Hamerly's bounds skip the distance computations that cannot change a label: each point keeps an upper
+    bound on the distance to its centre and a lower bound on the distance to any other; after the centres
+    move, the bounds move by as much, and only points whose bounds cross are measured again. The labels
+    (and so the result) are those of plain Lloyd iterations. The first `fixed` centres do not move.
+    Runs until no label changes or for max_iter updates; returns the centres (float64) and the labels.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    centers = np.array(centers, dtype=np.float64)
+    k = len(centers)
+    weighted = points * weights[:, None]
+    labels, upper, lower = _two_nearest(points, centers)
+    mass, sums = _cluster_sums(labels, weights, weighted, k)
+    for _ in range(max_iter):
+        moved = np.where(mass[:, None] > 0, sums / np.maximum(mass, 1e-300)[:, None], centers)
+        moved[:fixed] = centers[:fixed]
+        empty = np.flatnonzero(mass[fixed:] == 0) + fixed
+        if len(empty):   # an empty centre restarts at the points worst served (as scikit-learn does)
+            worst = np.argsort(weights * upper ** 2)[::-1][:len(empty)]
+            moved[empty[:len(worst)]] = points[worst]
+        shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
+        centers = moved
+        if not shift.any():
+            break
+        if len(empty):   # the bounds are void after a jump: measure every point again
+            labels, upper, lower = _two_nearest(points, centers)
+            mass, sums = _cluster_sums(labels, weights, weighted, k)
+            continue
+        upper += shift[labels]
+        lower -= shift.max()
+        # A point is surely nearest its centre when within half the distance from that centre to the next.
+        bound = np.maximum(_half_gaps(centers)[labels], lower)
+        check = np.flatnonzero(upper > bound)
+        upper[check] = _distance(points[check], centers[labels[check]])
+        check = check[upper[check] > bound[check]]
+        before = labels[check]
+        labels[check], upper[check], lower[check] = _two_nearest(points[check], centers)
+        changed = before != labels[check]
+        if not changed.any():   # the same labels: the centres are their means
+            break
+        check, before = check[changed], before[changed]   # move these points' weight between the sums
+        lost, lost_sums = _cluster_sums(before, weights[check], weighted[check], k)
+        won, won_sums = _cluster_sums(labels[check], weights[check], weighted[check], k)
+        mass += won - lost
+        sums += won_sums - lost_sums
+    return centers, labels
 
 
-def fit_palette(colors, weights, n_colors, seed):
-    """K-means palette of weighted colours, and each colour's label: starts ranked on histograms, the best polished."""
-    points = colors.astype(np.float32)
-    histograms = {bits: color_histogram(colors, weights, bits) for bits, _, _ in TRIAL_SCHEDULE}
-    histograms = {bits: h for bits, h in histograms.items() if len(h[0]) > n_colors}
-    if not histograms:                         # few colours: plain K-means on them
-        centers = fit_kmeans(points, weights, n_colors, "k-means++", seed, n_init=TRIALS).cluster_centers_
+def _cluster_sums(labels, weights, weighted, k):
+    """Each cluster's total weight and the sum of its weighted points."""
+    mass = np.bincount(labels, weights=weights, minlength=k)
+    sums = np.stack([np.bincount(labels, weights=weighted[:, c], minlength=k)
+                     for c in range(weighted.shape[1])], axis=1)
+    return mass, sums
+
+
+def _half_gaps(centers):
+    """For each centre, half the distance to its nearest other centre (infinite for a single centre)."""
+    norms = (centers ** 2).sum(axis=1)
+    squared = norms[:, None] + norms[None] - 2 * centers @ centers.T
+    np.fill_diagonal(squared, np.inf)
+    return 0.5 * np.sqrt(np.maximum(squared.min(axis=1), 0))
+
+
+def _fit_palette(points, weights, n_colors, seed, fixed=None):
+    """K-means centres of weighted colours: coarse-to-fine weighted K-means from k-means++ starts.
+
+    The technique: weighted K-means (Lloyd's algorithm, with Hamerly's bounds, in _lloyd), run coarse to
+    fine. The colours are merged into the cells of grid histograms (_HISTOGRAM_BITS; each cell: the mean
+    of its colours, weighted by their pixel counts), so that the early iterations, where the centres
+    move far, are cheap. _TRIALS k-means++ starts (_kmeans_plusplus) run on the coarsest grid and on the
+    next ones up to _RANKING_CELLS cells, where the best is kept; it goes on to each finer grid and last to
+    every distinct colour (unless there are more than _EXACT_LIMIT), each level starting from the previous
+    level's centres.
+
+    points: (N, 3) distinct RGB colours, or (N, 4) premultiplied RGBA; weights: their pixel counts.
+    fixed: centres that stay where they are (the transparent entry), counted in n_colors.
+    Returns the (n_colors, d) float64 centres, the fixed ones first.
+    """
+    fixed = np.zeros((0, points.shape[1])) if fixed is None else np.asarray(fixed, dtype=np.float64)
+    free = n_colors - len(fixed)
+    levels = [_color_histogram(points, weights, bits) for bits in _HISTOGRAM_BITS]
+    levels = [level for level in levels if len(level[0]) >= _CELLS_PER_COLOR * n_colors]
+    exact = len(points) <= _EXACT_LIMIT
+    if exact or not levels:
+        levels.append((np.asarray(points, dtype=np.float64), weights))
+    rng = np.random.default_rng(seed)
+    trials = 1 if n_colors > _MANY_COLORS else _TRIALS if len(levels) > 1 else _SMALL_TRIALS
+    starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng)]) for _ in range(trials)]
+    for depth, (level, level_weights) in enumerate(levels):   # coarse to fine
+        iterations = (_COARSE_ITERATIONS if depth == 0
+                      else _EXACT_ITERATIONS if exact and level is levels[-1][0] else _FINE_ITERATIONS)
+        fits = [_lloyd(level, level_weights, start, iterations, len(fixed)) for start in starts]
+        if depth + 1 < len(levels) and len(levels[depth + 1][0]) <= _RANKING_CELLS:   # all go on together
+            starts = [centers for centers, _ in fits]
+        else:                                                                   # the best goes on
+            starts = [min(fits, key=lambda fit: _weighted_error(level, level_weights, *fit))[0]]
+    return starts[0]
+
+
+def _kmeans_plusplus(points, weights, n_centers, fixed, rng):
+    """Greedy k-means++ starting centres of weighted points (Arthur and Vassilvitskii 2007, as scikit-learn
+    runs it): each centre is the best of 2 + ln(k) candidates drawn with probability proportional to
+    weight x squared distance to the nearest centre so far (fixed centres count as chosen)."""
+    points = np.asarray(points, dtype=np.float64)
+    norms = np.einsum("ij,ij->i", points, points)
+
+    def squared_distances(centers):   # (len(centers), N), by |x|^2 + |c|^2 - 2 x.c
+        center_norms = np.einsum("ij,ij->i", centers, centers)[:, None]
+        return np.maximum(norms + center_norms - 2 * centers @ points.T, 0)
+
+    trials = 2 + int(np.log(n_centers + len(fixed)))
+    if len(fixed):
+        nearest_squared = squared_distances(fixed).min(axis=0)
     else:
-        trial_seeds = np.random.default_rng(seed).integers(2**31, size=TRIALS)
-        starts = [("k-means++", trial_seed) for trial_seed in trial_seeds]
-        for bits, iterations, keep in TRIAL_SCHEDULE:   # coarse first, then finer; the best starts go on
-            if bits in histograms:
-                fits = sorted(((fit_kmeans(*histograms[bits], n_colors, centers, trial_seed,
-                                           max_iter=iterations, tol=0), trial_seed)   # tol=0: no variance
-                               for centers, trial_seed in starts), key=lambda pair: pair[0].inertia_)
-                starts = [(fit.cluster_centers_, trial_seed) for fit, trial_seed in fits[:keep]]
-        centers = starts[0][0]
-        # The best start converges on the finest histogram, then a few iterations on every colour finish it.
-        centers = fit_kmeans(*histograms[max(histograms)], n_colors, centers, seed).cluster_centers_
-        if len(points) <= EXACT_LIMIT:
-            centers = fit_kmeans(points, weights, n_colors, centers, seed, max_iter=EXACT_ITERATIONS).cluster_centers_
-    palette = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
-    return palette, nearest(points, palette)
+        first = rng.choice(len(points), p=weights / weights.sum())
+        nearest_squared = squared_distances(points[first:first + 1])[0]
+    chosen = [] if len(fixed) else [first]
+    while len(chosen) < n_centers:
+        cumulative = np.cumsum(weights * nearest_squared)
+        candidates = np.minimum(np.searchsorted(cumulative, rng.uniform(size=trials) * cumulative[-1]),
+                                len(points) - 1)
+        squared = np.minimum(nearest_squared, squared_distances(points[candidates]))
+        best = np.argmin(squared @ weights)
+        chosen.append(candidates[best])
+        nearest_squared = squared[best]
+    return points[chosen]
+
+
+def _weighted_error(points, weights, centers, labels):
+    """The K-means objective: the weighted sum of squared distances of points to their centres."""
+    difference = points - centers[labels]
+    return float(weights @ np.einsum("ij,ij->i", difference, difference))
 
 
 # --- step 5: index the image --------------------------------------------------------------------------
 
-def index_image(codes, distinct, color_to_index, shape):
+def _index_image(codes, distinct, color_to_index, shape):
     """The (H, W) uint8 palette index of every pixel, from its colour code."""
     # Lookup table: one byte for each of the 2**24 possible colour codes (16 MiB), so mapping every pixel
     # to its palette index is a single gather instead of a search per pixel.
-    lookup = np.zeros(1 << CODE_BITS, dtype=np.uint8)
+    lookup = np.zeros(1 << _CODE_BITS, dtype=np.uint8)
     lookup[distinct] = color_to_index
     index = np.empty(codes.size, dtype=np.uint8)
-    for start in range(0, codes.size, CHUNK):      # in blocks: indexing copies the codes to 64 bits
-        np.take(lookup, codes[start:start + CHUNK] & RGB_MASK, out=index[start:start + CHUNK])
+    for start in range(0, codes.size, _CHUNK):      # in blocks: indexing copies the codes to 64 bits
+        np.take(lookup, codes[start:start + _CHUNK] & _RGB_MASK, out=index[start:start + _CHUNK])
     return index.reshape(shape)
 
 
-def dither_index(rgba, palette):
+def _dither_index(rgba, palette):
     """The (H, W) palette index of every pixel, mapped with Floyd-Steinberg dithering (Pillow's)."""
     palette_holder = Image.new("P", (1, 1))
-    palette_holder.putpalette(palette.ravel().tolist())
+    palette_holder.putpalette(np.asarray(palette, dtype=np.uint8)[:, :3].ravel().tolist())
     rgb = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
     return np.asarray(rgb.quantize(palette=palette_holder, dither=Image.Dither.FLOYDSTEINBERG))
+
+
+def _dither_premultiplied(rgba, palette):
+    """The (H, W) palette index of every pixel, with Floyd-Steinberg dithering in premultiplied RGBA.
+
+    Pillow dithers RGB only, so this one runs in NumPy, a wavefront at a time: pixel (y, x) needs the
+    errors of (y, x - 1) and of the row above up to x + 1, so all pixels with the same x + 2 y are
+    independent. Fully transparent pixels stay on the transparent entry and pass no error on.
+    """
+    height, width = rgba.shape[:2]
+    shown = _premultiply(palette)
+    pixels = _premultiply(rgba.reshape(-1, 4)).reshape(height, width, 4)
+    clear = rgba[..., 3] == 0
+    transparent = np.flatnonzero(palette[:, 3] == 0)
+    errors = np.zeros((height + 1, width + 2, 4))   # padded by a row below and a column on each side
+    index = np.empty((height, width), dtype=np.uint8)
+    for wave in range(width + 2 * height - 2):
+        rows = np.arange(max(0, (wave - width + 2) // 2), min(height - 1, wave // 2) + 1)
+        columns = wave - 2 * rows
+        value = np.clip(pixels[rows, columns] + errors[rows, columns + 1], 0, 255)
+        chosen = nearest(value, shown)
+        error = value - shown[chosen]
+        if len(transparent):
+            invisible = clear[rows, columns]
+            chosen[invisible], error[invisible] = transparent[0], 0
+        index[rows, columns] = chosen
+        for row_step, column_step, share in ((0, 1, 7 / 16), (1, -1, 3 / 16), (1, 0, 5 / 16), (1, 1, 1 / 16)):
+            errors[rows + row_step, columns + 1 + column_step] += share * error   # each a distinct pixel
+    return index
 
 
 # --- step 6: build the result -------------------------------------------------------------------------
 
 def palette_image(palette, index, alpha=None):
-    """A 'P' image from a palette and an index array, or an 'RGBA' image with this alpha channel."""
+    """A 'P' image from an (n, 3) RGB or (n, 4) RGBA palette and an index array.
+
+    An RGBA palette's alpha is written as the PNG's tRNS chunk when the image is saved as a PNG.
+    With alpha (an (H, W) array), the result is instead an 'RGBA' image with this alpha channel.
+    """
     palette = np.asarray(palette, dtype=np.uint8)
     index = np.asarray(index)
     if alpha is not None:
-        return Image.fromarray(np.dstack([palette[index], alpha]))
+        return Image.fromarray(np.dstack([palette[index][..., :3], alpha]))
     height, width = index.shape
     result = Image.frombytes("P", (width, height), index.astype(np.uint8).tobytes())
-    result.putpalette(palette.ravel().tolist())
+    if palette.shape[1] == 4:
+        result.putpalette(palette.tobytes(), rawmode="RGBA")
+    else:
+        result.putpalette(palette.ravel().tolist())
     return result
+
+
+@functools.cache
+def _threadpools():
+    """The BLAS and OpenMP thread pools, found once (each search takes about 15 ms)."""
+    return ThreadpoolController()
+
+
+def _quantize_opaque(rgba, n_colors, seed, dither):
+    """Palette ((n, 3) uint8) and (H, W) index of an opaque image, fitted to its RGB colours."""
+    codes = _color_codes(rgba)
+    distinct, colors, weights = _weighted_colors(codes)
+    if len(colors) <= n_colors:            # few colours already: keep them exactly
+        palette, color_to_index = colors, np.arange(len(colors))
+        dither = False
+    else:
+        with _threadpools().limit(limits=1):   # small products: extra threads only wait on each other
+            centers = _fit_palette(colors, weights, n_colors, seed)
+        palette = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+        color_to_index = nearest(colors, palette)
+    if dither:
+        return palette, _dither_index(rgba, palette)
+    return palette, _index_image(codes, distinct, color_to_index, rgba.shape[:2])
+
+
+def _quantize_transparent(rgba, n_colors, seed, dither):
+    """Palette ((n, 4) uint8 RGBA) and (H, W) index of an image with transparency, as pngquant does it.
+
+    Every invisible pixel becomes transparent black, so their colours do not count. With on/off alpha,
+    one entry is fully transparent and the others are fitted to the visible colours; with graded alpha,
+    K-means runs in premultiplied RGBA (colour times alpha / 255, and alpha), with a fully transparent
+    entry held fixed when some pixels are invisible. The transparent entry counts towards n_colors.
+    """
+    codes = np.where(rgba[..., 3].reshape(-1) > 0, _color_codes(rgba), 0)   # code 0: transparent black
+    distinct, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    colors, weights = _decode_colors(distinct, alpha=True), counts.astype(np.float64)
+    clear = colors[0, 3] == 0             # some pixels are invisible: code 0 sorts first
+    if len(colors) <= n_colors:           # few colours already: keep them exactly
+        palette, color_to_index = colors, np.arange(len(colors))
+    elif clear and n_colors > 1 and colors[1:, 3].min() == 255:   # on/off alpha
+        with _threadpools().limit(limits=1):
+            centers = _fit_palette(colors[1:, :3], weights[1:], n_colors - 1, seed)
+        opaque = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+        palette = np.vstack([np.zeros((1, 4), np.uint8),
+                             np.column_stack([opaque, np.full(len(opaque), 255)])])
+        color_to_index = np.concatenate([[0], 1 + nearest(colors[1:, :3], opaque)])
+    else:                                 # graded alpha
+        points = _premultiply(colors)
+        fixed = np.zeros((1, 4)) if clear and n_colors > 1 else None
+        with _threadpools().limit(limits=1):
+            centers = _fit_palette(points, weights, n_colors, seed, fixed)
+        palette = _unpremultiply(centers)
+        color_to_index = nearest(points, _premultiply(palette))   # as the palette's entries show
+    index = color_to_index.astype(np.uint8)[inverse].reshape(rgba.shape[:2])
+    if dither and len(colors) > n_colors:
+        index = _dither_premultiplied(rgba, palette)
+    return palette, index
 
 
 def compress_image(source, n_colors=16, *, seed=0, dither=False):
@@ -404,6 +663,11 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
     by its number of pixels (fully transparent pixels do not count), rounded to 8 bits; each pixel gets
     its nearest colour, or a Floyd-Steinberg dithered mix of them. A photo with at most n_colors
     distinct colours is kept exactly.
+
+    Transparency is kept as pngquant keeps it: an opaque RGBA image gives a plain palette; with on/off
+    alpha, one palette entry is fully transparent; with graded alpha, the palette's entries carry alpha
+    (saved as a PNG's tRNS chunk). A transparent entry counts towards n_colors. The palette is fitted in
+    premultiplied RGBA, so fully transparent pixels' colours do not count.
 
     Parameters
     ----------
@@ -469,32 +733,18 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
     ...
     ValueError: a float array must hold values in [0, 1] ...: divide the array by 255
     """
-    n_colors = check_n_colors(n_colors)
-    seed = check_seed(seed)
-    image, name = read_image(source)
-    profile = rgb_profile(image)
-    rgba, has_alpha = rgba_pixels(image, name)
+    n_colors = _check_n_colors(n_colors)
+    seed = _check_seed(seed)
+    image, name = _read_image(source)
+    profile = _rgb_profile(image)
+    rgba, has_alpha = _rgba_pixels(image, name)
     del image
-    alpha = rgba[..., 3] if has_alpha else None
-    codes = color_codes(rgba)
-    distinct, colors, weights = weighted_colors(codes, alpha)
-    if len(colors) <= n_colors:            # few colours already: keep them exactly
-        palette, color_to_index = colors, np.arange(len(colors))
-        dither = False
+    if has_alpha and rgba[..., 3].min() < 255:
+        palette, index = _quantize_transparent(rgba, n_colors, seed, dither)
     else:
-        used = weights > 0
-        with threadpool_limits(limits=1):   # small fits: extra threads only wait on each other
-            palette, labels = fit_palette(colors[used], weights[used], n_colors, seed)
-        color_to_index = np.empty(len(colors), dtype=np.intp)
-        color_to_index[used] = labels
-        color_to_index[~used] = nearest(colors[~used], palette)
-    if dither:
-        index = dither_index(rgba, palette)
-    else:
-        index = index_image(codes, distinct, color_to_index, rgba.shape[:2])
-    if alpha is None:
-        palette, index = _order_palette(palette, index)
-    result = palette_image(palette, index, alpha)
+        palette, index = _quantize_opaque(rgba, n_colors, seed, dither)
+    palette, index = _order_palette(palette, index)
+    result = palette_image(palette, index)
     if profile is not None:
         result.info["icc_profile"] = profile
     return result
@@ -504,7 +754,7 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
 # A palette PNG is written by oxipng (pyoxipng) from the palette and the indices, so no step re-reads or
 # re-quantises the pixels; Pillow writes everything else, and palette images when oxipng is missing.
 
-_PATH_COLORS = 16          # up to 16 entries (4 bits or fewer per pixel): a greedy path; above: spectral order
+_PATH_COLORS = 16          # up to 16 entries (4 bits or fewer per pixel): a greedy path; above: spectral
 _ADJACENT_PAIRS = 1 << 21  # adjacent pixel pairs counted at most, in whole rows spread over the image
 # oxipng's effort, tuned with benchmarks/png_size.py: level 2 (the row filters tried quickly, the best
 # compressed by libdeflate at level 11) with filters None and Entropy: on those cases as small as level 2's
@@ -582,7 +832,7 @@ def _spectral_key(palette, adjacency):
     np.fill_diagonal(weights, 0)
     laplacian = np.diag(weights.sum(axis=1)) - weights
     from scipy.linalg import eigh  # loaded with scikit-learn already; here, as only this step needs it
-    with threadpool_limits(limits=1):   # a 256 x 256 matrix: threads only add overhead
+    with _threadpools().limit(limits=1):   # a 256 x 256 matrix: threads only add overhead
         key = eigh(laplacian, subset_by_index=[1, 1], driver="evr")[1][:, 0]   # 3x faster than all vectors
     luma = colors[:, :3] @ (0.299, 0.587, 0.114)
     return key if key @ (luma - luma.mean()) >= 0 else -key   # a fixed sign: darker entries first
@@ -768,7 +1018,7 @@ def png_bytes(image, *, text=None):
                           color_type=oxipng.ColorType.indexed(palette.tolist()))
     for name, data in chunks:
         raw.add_png_chunk(name, data)
-    profile = rgb_profile(image)
+    profile = _rgb_profile(image)
     if profile is not None:
         raw.add_icc_profile(profile)
     options = {"level": 2, "filter": [oxipng.RowFilter.NoOp, oxipng.RowFilter.Entropy]}
@@ -783,19 +1033,71 @@ def png_bytes(image, *, text=None):
 
 # --- measuring the result -----------------------------------------------------------------------------
 
+def _scaled_array(image, name):
+    """An image (array or PIL image) as an array, and the factor that scales its values to 0..255."""
+    if isinstance(image, Image.Image):
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    array = np.asarray(image)
+    if array.dtype == np.uint8:
+        return array, 1.0
+    if array.dtype == np.uint16:
+        return array, 1 / 257
+    if np.issubdtype(array.dtype, np.floating):
+        low, high = (float(np.min(array)), float(np.max(array))) if array.size else (0.0, 0.0)
+        if not (0 <= low and high <= 1):   # also true of NaN, which compares false
+            raise ValueError(f"psnr: a float image must hold values in [0, 1], got {name} with values "
+                             f"from {low:g} to {high:g}")
+        return array, 255.0
+    raise TypeError(f"psnr: an image must be uint8, uint16 or float in [0, 1], got {name} "
+                    f"of dtype {array.dtype}")
+
+
+def _premultiplied_block(array, factor, start, stop, alpha):
+    """Rows start:stop of an image as float64 in 0..255; with alpha, premultiplied RGB and alpha."""
+    block = array[start:stop].astype(np.float64) * factor
+    if not alpha:
+        return block
+    if block.shape[-1] == 3:   # an RGB image compared with an RGBA one counts as opaque
+        return np.concatenate([block, np.full(block.shape[:-1] + (1,), 255.0)], axis=-1)
+    return np.concatenate([block[..., :3] * (block[..., 3:] / 255), block[..., 3:]], axis=-1)
+
+
 def psnr(original, compressed):
-    """Peak signal-to-noise ratio in dB of two uint8 arrays of the same shape, computed in blocks of rows."""
-    original, compressed = np.asarray(original), np.asarray(compressed)
-    if original.shape != compressed.shape or original.ndim < 2:
-        raise ValueError(f"psnr needs two image arrays of the same shape, got {original.shape} and {compressed.shape}")
-    rows = max(1, CHUNK // original[0].size)
-    total = 0
-    for start in range(0, len(original), rows):
-        diff = (original[start:start + rows].astype(np.int64) - compressed[start:start + rows]).ravel()
-        total += int(diff @ diff)
+    """Peak signal-to-noise ratio in dB of two images (NumPy arrays or PIL images) of the same size.
+
+    Each image is scaled to 0-255 by its dtype: uint8 as is, uint16 / 257, floats in [0, 1] times 255.
+    PIL images are read as RGB, or RGBA when they have transparency. For images with an alpha channel
+    (4 channels; a 3-channel image compared with one counts as opaque), the error is that of premultiplied
+    colours and alpha: MSE = the sum over pixels of the squared errors of R, G and B, each times
+    alpha / 255, and of alpha, divided by 3 x the number of pixels; so an opaque image scores as its RGB.
+    PSNR = 10 log10(255^2 / MSE), computed in floats; infinite for identical images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((2, 2, 3), dtype=np.uint8)
+    >>> round(psnr(a, a + 1), 2)          # every value off by 1: MSE = 1
+    48.13
+    """
+    (first, first_factor), (second, second_factor) = (_scaled_array(original, "original"),
+                                                      _scaled_array(compressed, "compressed"))
+    shapes = first.shape, second.shape
+    alpha = first.ndim == second.ndim == 3 and 4 in (first.shape[-1], second.shape[-1])
+    if alpha and {first.shape[-1], second.shape[-1]} <= {3, 4}:
+        shapes = first.shape[:2], second.shape[:2]
+    if shapes[0] != shapes[1] or first.ndim < 2:
+        raise ValueError(f"psnr needs two image arrays of the same shape, got {first.shape} "
+                         f"and {second.shape}")
+    rows = max(1, _CHUNK // max(1, first[0].size))
+    total = 0.0
+    for start in range(0, len(first), rows):
+        diff = (_premultiplied_block(first, first_factor, start, start + rows, alpha)
+                - _premultiplied_block(second, second_factor, start, start + rows, alpha)).ravel()
+        total += float(diff @ diff)
     if total == 0:
         return float("inf")
-    return float(10 * np.log10(255 ** 2 * original.size / total))
+    values = first.shape[0] * first.shape[1] * 3 if alpha else first.size   # with alpha: 3 x the pixels
+    return float(10 * np.log10(255 ** 2 * values / total))
 
 
 # --- the command line ---------------------------------------------------------------------------------
@@ -845,14 +1147,14 @@ def _result_color_count(result):
     if result.mode != "P":
         rgba = np.ascontiguousarray(np.asarray(result.convert("RGBA")))
         return len(np.unique(rgba.view("<u4")))
-    used = np.flatnonzero(np.bincount(np.asarray(result).ravel(), minlength=MAX_COLORS))
-    palette = np.zeros((MAX_COLORS, 4), dtype=np.uint8)
-    rgb = np.array(result.getpalette() or [], dtype=np.uint8).reshape(-1, 3)[:MAX_COLORS]
+    used = np.flatnonzero(np.bincount(np.asarray(result).ravel(), minlength=_MAX_COLORS))
+    palette = np.zeros((_MAX_COLORS, 4), dtype=np.uint8)
+    rgb = np.array(result.getpalette() or [], dtype=np.uint8).reshape(-1, 3)[:_MAX_COLORS]
     palette[: len(rgb), :3] = rgb
     palette[:, 3] = 255
     transparency = result.info.get("transparency")
     if isinstance(transparency, bytes):
-        palette[: len(transparency), 3] = np.frombuffer(transparency, dtype=np.uint8)[:MAX_COLORS]
+        palette[: len(transparency), 3] = np.frombuffer(transparency, dtype=np.uint8)[:_MAX_COLORS]
     elif isinstance(transparency, int):
         palette[transparency, 3] = 0
     return len(np.unique(palette[used], axis=0))
@@ -1092,7 +1394,7 @@ def _parse_args(argv):
                "signal N.")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="image files to compress; - alone reads stdin and writes the PNG to stdout")
-    parser.add_argument("-k", "--colors", type=_int_in_range(1, MAX_COLORS, _check_n_colors), default=None,
+    parser.add_argument("-k", "--colors", type=_int_in_range(1, _MAX_COLORS, _check_n_colors), default=None,
                         metavar="N", help="number of colours, 1 to 256 (default: 16); with --min-psnr, the "
                                           "most it may use (default: 256)")
     parser.add_argument("--min-psnr", type=_decibels, metavar="DB",
@@ -1111,7 +1413,7 @@ def _parse_args(argv):
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     if args.colors is None:
-        args.colors = MAX_COLORS if args.min_psnr is not None else 16
+        args.colors = _MAX_COLORS if args.min_psnr is not None else 16
     _check_inputs(parser, args)
     return args
 
@@ -1199,8 +1501,8 @@ def main(argv=None):
     int
         0 when every file was done; 1 when a file failed; 2 for a usage error; 98 when
         --skip-if-larger skipped a file and none failed; 99 when a file fell short of --min-psnr and
-        none failed (99 outranks 98); 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped the run, after removing
-        the temporary file; 141 when stdout was closed (``| head -1``).
+        none failed (99 outranks 98); 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) stopped the run,
+        after removing the temporary file; 141 when stdout was closed (``| head -1``).
     """
     try:
         args = _parse_args(argv)

@@ -1,4 +1,6 @@
-"""PNG file sizes of colorquant.png_bytes against pngquant and Pillow, on equal pixels. Prints figures; not a test.
+"""PNG file sizes of colorquant.png_bytes against pngquant and Pillow, on equal pixels.
+
+Prints figures; not a test.
 
 The cases (issue 13, point 3): the opaque sample photos (tulips, china, flower) at k = 16 and 256, and the
 transparency cases tulips_rgba (k = 16 and 256), logo (k = 16), shadow (k = 16) and tulips_feathered

