@@ -58,9 +58,8 @@ _CELLS_PER_COLOR = 16      # a grid is used when it has this many cells per colo
                           # average (the starts then run on the 5-bit grid, not the 4-bit one)
 _TRIALS = 5                # k-means++ starts up to _MANY_COLORS colours. Over seeds 0-2, 10 starts against 5
                           # were 0.00 to 0.03 dB closer to the reference at k = 32 and 64 (flower, k = 64:
-                          # 0.009 against 0.042 dB below it), at 1.3 to 1.4 times the time: 5 keeps k <= 32
-                          # near pngquant's time
-_RANKING_CELLS = 10_000    # the starts go on together through the grids of at most this many cells (the
+                          # 0.009 against 0.042 dB below it), at 1.3 to 1.4 times the time
+_RANKING_CELLS = 10_000     # the starts go on together through the grids of at most this many cells (the
                           # coarsest ranked them poorly; fits there are cheap), then only the best. At
                           # k = 32 (seeds 0-2), ranking on the coarsest grid alone left tulips 0.019 dB
                           # below the reference on average, ranking on the next one 0.004
