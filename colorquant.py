@@ -1148,9 +1148,9 @@ def _result_color_count(result):
         return len(np.unique(rgba.view("<u4")))
     used = np.flatnonzero(np.bincount(np.asarray(result).ravel(), minlength=_MAX_COLORS))
     palette = np.zeros((_MAX_COLORS, 4), dtype=np.uint8)
-    rgb = np.array(result.getpalette() or [], dtype=np.uint8).reshape(-1, 3)[:_MAX_COLORS]
-    palette[: len(rgb), :3] = rgb
     palette[:, 3] = 255
+    entries = np.array(result.getpalette("RGBA") or [], dtype=np.uint8).reshape(-1, 4)[:_MAX_COLORS]
+    palette[: len(entries)] = entries      # a palette with alpha (compress_image's) keeps its alpha here
     transparency = result.info.get("transparency")
     if isinstance(transparency, bytes):
         palette[: len(transparency), 3] = np.frombuffer(transparency, dtype=np.uint8)[:_MAX_COLORS]
