@@ -52,6 +52,7 @@ lab: $(READY)
 # Speed, memory and quality figures (not a test); uses pngquant when it is installed.
 bench: $(READY)
 	$(BIN)/python -m benchmarks.compress_benchmark
+	$(BIN)/python -m benchmarks.png_size
 	$(BIN)/python -m benchmarks.notebook_runtime
 	$(BIN)/python -m benchmarks.notebook_own_photo
 

@@ -58,9 +58,8 @@ _CELLS_PER_COLOR = 16      # a grid is used when it has this many cells per colo
                           # average (the starts then run on the 5-bit grid, not the 4-bit one)
 _TRIALS = 5                # k-means++ starts up to _MANY_COLORS colours. Over seeds 0-2, 10 starts against 5
                           # were 0.00 to 0.03 dB closer to the reference at k = 32 and 64 (flower, k = 64:
-                          # 0.009 against 0.042 dB below it), at 1.3 to 1.4 times the time: 5 keeps k <= 32
-                          # near pngquant's time
-_RANKING_CELLS = 10_000    # the starts go on together through the grids of at most this many cells (the
+                          # 0.009 against 0.042 dB below it), at 1.3 to 1.4 times the time
+_RANKING_CELLS = 10_000     # the starts go on together through the grids of at most this many cells (the
                           # coarsest ranked them poorly; fits there are cheap), then only the best. At
                           # k = 32 (seeds 0-2), ranking on the coarsest grid alone left tulips 0.019 dB
                           # below the reference on average, ranking on the next one 0.004
@@ -1149,9 +1148,9 @@ def _result_color_count(result):
         return len(np.unique(rgba.view("<u4")))
     used = np.flatnonzero(np.bincount(np.asarray(result).ravel(), minlength=_MAX_COLORS))
     palette = np.zeros((_MAX_COLORS, 4), dtype=np.uint8)
-    rgb = np.array(result.getpalette() or [], dtype=np.uint8).reshape(-1, 3)[:_MAX_COLORS]
-    palette[: len(rgb), :3] = rgb
     palette[:, 3] = 255
+    entries = np.array(result.getpalette("RGBA") or [], dtype=np.uint8).reshape(-1, 4)[:_MAX_COLORS]
+    palette[: len(entries)] = entries      # a palette with alpha (compress_image's) keeps its alpha here
     transparency = result.info.get("transparency")
     if isinstance(transparency, bytes):
         palette[: len(transparency), 3] = np.frombuffer(transparency, dtype=np.uint8)[:_MAX_COLORS]

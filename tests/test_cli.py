@@ -102,6 +102,18 @@ def test_transparent_image_keeps_its_pixels_and_psnr_counts_alpha(tmp_path, phot
     assert quality == pytest.approx(psnr(with_alpha(photo_like()), rgba), abs=0.005)
 
 
+def test_report_counts_colours_with_their_alpha(tmp_path, photo, capsys):
+    """One colour under 40 levels of alpha: the palette's entries differ in alpha only, and all count."""
+    rgba = np.zeros((16, 40, 4), dtype=np.uint8)
+    rgba[..., :3] = (40, 30, 60)
+    rgba[..., 3] = np.arange(40, dtype=np.uint8) * 6
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "shadow.png")
+    status, (line,), _ = run(capsys, "-k", 8, "shadow.png")
+    with Image.open(tmp_path / "shadow_k8.png") as written:
+        entries = {tuple(rgba) for rgba in np.asarray(written.convert("RGBA")).reshape(-1, 4)}
+    assert status == 0 and int(REPORT.match(line).group(5)) == len(entries) == 8
+
+
 def test_icc_profile_is_kept_in_the_output(tmp_path, photo, capsys):
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(photo_like()).save(tmp_path / "phone.jpg", icc_profile=profile)
