@@ -12,7 +12,7 @@ TOOLS := build/tools
 .PHONY: run test lint lock refresh lab bench suite-time readme-image clean
 
 # (Re)install when the virtual environment is missing or requirements.txt or pyproject.toml changed: the lock,
-# then colorquant itself, editable (`import colorquant` and the `colorquant` command run colorquant.py as it is
+# then colorquant itself, editable (`import colorquant` and the `colorquant` command run the package colorquant/ as it is
 # in the work tree), built with the lock's setuptools: no download, no build isolation, no other dependency.
 $(READY): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.X")'

@@ -36,7 +36,9 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.samples import write_samples
-from colorquant import _indexed, _order_palette, compress_image, png_bytes
+from colorquant import compress_image, png_bytes
+from colorquant._order import _order_palette
+from colorquant._png import _indexed
 
 CASES = (("tulips", 16), ("tulips", 256), ("china", 16), ("china", 256), ("flower", 16), ("flower", 256),
          ("tulips_rgba", 16), ("tulips_rgba", 256), ("logo", 16), ("shadow", 16), ("tulips_feathered", 64))

@@ -17,6 +17,8 @@ import pytest
 from PIL import Image, ImageCms
 
 import colorquant
+import colorquant._cli
+import colorquant._png
 from colorquant import compress_image, main, png_bytes, psnr
 from pictures import (
     animated_gif_bytes,
@@ -247,7 +249,7 @@ def test_an_unexpected_error_ends_that_file_only(tmp_path, photo, capsys, monkey
             raise RuntimeError("something unforeseen")
         return real(image, *args, **kwargs)
 
-    monkeypatch.setattr(colorquant, "compress_image", fails_on_the_first)
+    monkeypatch.setattr(colorquant._cli, "compress_image", fails_on_the_first)
     status, out, err = run(capsys, "photo.png", "second.png")
     assert status == 1
     assert err == ["[1/2] photo.png: error: RuntimeError: something unforeseen"]
@@ -316,7 +318,7 @@ def test_an_output_that_appears_while_compressing_is_not_overwritten(tmp_path, p
         output.write_bytes(b"written by another run meanwhile")
         return png_bytes(image, **kwargs)
 
-    monkeypatch.setattr(colorquant, "png_bytes", another_run_writes_first)
+    monkeypatch.setattr(colorquant._cli, "png_bytes", another_run_writes_first)
     status, out, err = run(capsys, photo)
     assert (status, out) == (1, [])
     assert err == [(f"[1/1] {photo}: error: FileExistsError: output '{output}' appeared while it was "
@@ -354,7 +356,7 @@ def test_a_failed_write_leaves_no_temporary_file_and_keeps_the_old_output(tmp_pa
     def disk_full(temporary, target, force):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(colorquant, "_publish", disk_full)
+    monkeypatch.setattr(colorquant._cli, "_publish", disk_full)
     status, _, err = run(capsys, "--force", photo)
     assert status == 1
     assert err == [f"[1/1] {photo}: error: OSError: cannot write output '{output}': No space left on device"]
@@ -371,7 +373,7 @@ def test_a_signal_removes_the_temporary_file_and_exits_128_plus_its_number(tmp_p
         seen.append(Path(temporary).name)
         os.kill(os.getpid(), number)
 
-    monkeypatch.setattr(colorquant, "_publish", signalled_while_writing)
+    monkeypatch.setattr(colorquant._cli, "_publish", signalled_while_writing)
     before = signal.getsignal(number)
     Image.fromarray(photo_like(seed=2)).save(tmp_path / "second.png")
     status, out, err = run(capsys, "photo.png", "second.png")

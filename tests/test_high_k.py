@@ -4,7 +4,8 @@ import pytest
 from PIL import Image
 from sklearn.cluster import KMeans
 
-from colorquant import _lloyd, compress_image, psnr
+from colorquant import compress_image, psnr
+from colorquant._kmeans import _lloyd
 from pictures import photo_like
 
 

@@ -91,7 +91,7 @@ def other_run(tmp_path_factory):
     notebook.cells.insert(first_code + 1, nbformat.v4.new_code_cell(CREDIT_PROBE))
     notebook.cells.append(nbformat.v4.new_code_cell(LLOYD_PROBE))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYTHONPATH", str(ROOT))       # colorquant.py and exercises.py
+        patch.setenv("PYTHONPATH", str(ROOT))       # colorquant/ and exercises.py
         NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
     return folder, photo, before, notebook
 

@@ -8,7 +8,10 @@ import pytest
 from PIL import Image, ImageCms
 
 import colorquant
-from colorquant import _order_palette, compress_image, png_bytes
+import colorquant._cli
+import colorquant._png
+from colorquant import compress_image, png_bytes
+from colorquant._order import _order_palette
 from pictures import photo_like
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -148,7 +151,7 @@ def test_modes_pillow_cannot_write_as_png_are_written_as_rgb(mode, written_mode)
 
 
 def test_without_oxipng_pillow_writes_the_same_pixels(monkeypatch):
-    monkeypatch.setattr(colorquant, "_oxipng", lambda: None)
+    monkeypatch.setattr(colorquant._png, "_oxipng", lambda: None)
     alpha = np.full(12, 255)
     alpha[0] = 100
     image = palette_picture(random_palette(12, alpha), smooth_index(12))

@@ -1,0 +1,41 @@
+"""Colour compression with K-means: reduce a photo to at most 256 colours and write a small indexed PNG.
+
+The public API (``__all__``):
+
+- `compress_image` : the photo with at most k colours, chosen by K-means, as a palette ('P') image.
+- `png_bytes` : that image as the bytes of a PNG file, as the command line writes it.
+- `psnr` : the peak signal-to-noise ratio of a result against its original, in dB.
+- `load_rgb` : an image read the way `compress_image` reads it, as an (H, W, 3) uint8 array.
+- `nearest`, `palette_image` : the two steps the notebook's lesson uses (nearest centre, image from
+  a palette and an index).
+- `main` : the command line, installed as ``colorquant`` (also ``python -m colorquant``).
+
+Everything else is private (a leading underscore) and may change. Example::
+
+    from colorquant import compress_image, png_bytes
+    result = compress_image("photo.jpg", 16, seed=0)            # mode 'P', at most 16 colours
+    open("photo_k16.png", "wb").write(png_bytes(result))
+
+The package is laid out by concern, one private module each, in the order a photo goes through them:
+
+- ``_read`` : read a path, file object, PIL image or array as RGBA pixels, upright by its EXIF;
+- ``_colors`` : colour codes, distinct colours with their pixel counts, premultiplied alpha;
+- ``_kmeans`` : weighted K-means on the distinct colours (k-means++ starts, Lloyd's iterations);
+- ``_quantize`` : `compress_image`: fit the palette, map every pixel to it (or dither), build the result;
+- ``_order`` : order the palette so that the PNG compresses well;
+- ``_png`` : `png_bytes`, the PNG writer;
+- ``_metrics`` : `psnr`;
+- ``_cli`` : the command line::
+
+    colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither]
+               [-o OUT | --out-dir DIR] [--force] FILE... | -
+"""
+from ._cli import main
+from ._kmeans import nearest
+from ._metrics import psnr
+from ._png import png_bytes
+from ._quantize import compress_image, palette_image
+from ._read import load_rgb
+from ._version import __version__ as __version__
+
+__all__ = ["compress_image", "load_rgb", "main", "nearest", "palette_image", "png_bytes", "psnr"]

@@ -1,0 +1,6 @@
+"""``python -m colorquant``: the command line."""
+import sys
+
+from ._cli import main
+
+sys.exit(main())
