@@ -4,13 +4,29 @@ import numpy as np
 from PIL import Image
 
 from ._colors import _CHUNK
+from ._read import _cmyk_to_srgb, _native, _upright
+
+
+def _pil_array(image, name):
+    """A PIL image's pixels as psnr compares them: upright by its EXIF orientation, as compress_image reads
+    it; RGB or RGBA, with the precision it has (16-bit as uint16, mode F as floats, grayscale as three
+    equal channels); a CMYK image with a CMYK profile converted to sRGB through it."""
+    image = _upright(image, f"the {name} image")
+    if image.mode == "CMYK":
+        image = _cmyk_to_srgb(image, f"the {name} image")
+    if image.mode == "F" or image.mode.startswith("I"):
+        gray = np.asarray(image)
+        if image.mode.startswith("I;16"):
+            gray = _native(gray).astype(np.uint16)
+        elif image.mode == "I":      # 32-bit integers holding 16-bit values, or 8-bit ones, as _read reads it
+            gray = np.clip(gray, 0, 65535).astype(np.uint16 if gray.max(initial=0) > 255 else np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGBA" if image.has_transparency_data else "RGB"))
 
 
 def _scaled_array(image, name):
     """An image (array or PIL image) as an array, and the factor that scales its values to 0..255."""
-    if isinstance(image, Image.Image):
-        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-    array = np.asarray(image)
+    array = _pil_array(image, name) if isinstance(image, Image.Image) else _native(np.asarray(image))
     if array.dtype == np.uint8:
         return array, 1.0
     if array.dtype == np.uint16:
