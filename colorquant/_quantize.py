@@ -77,15 +77,64 @@ def _dither_premultiplied(rgba, palette):
     return index
 
 
+def _checked_values(values, name, high, floats=True):
+    """values as a uint8 array if they are from 0 to high: integers, or (floats=True) floats, rounded."""
+    array = np.asarray(values)
+    if array.dtype == np.uint8 and high == 255:
+        return array
+    kinds = "biuf" if floats else "biu"
+    allowed = f"{'numbers' if floats else 'integers'} from 0 to {high}"
+    if array.dtype.kind not in kinds:
+        raise ValueError(f"{name} values must be {allowed}, got dtype {array.dtype}")
+    low, top = (array.min(), array.max()) if array.size else (0, 0)
+    if not (0 <= low and top <= high):      # also true of NaN, which compares false
+        raise ValueError(f"{name} values must be {allowed}, got values from {low:g} to {top:g}")
+    return (np.rint(array) if array.dtype.kind == "f" else array).astype(np.uint8, copy=False)
+
+
 def palette_image(palette, index, alpha=None):
     """A 'P' image from an (n, 3) RGB or (n, 4) RGBA palette and an index array.
 
-    An RGBA palette's alpha is written as the PNG's tRNS chunk when the image is saved as a PNG.
-    With alpha (an (H, W) array), the result is instead an 'RGBA' image with this alpha channel.
+    Parameters
+    ----------
+    palette : array-like of shape (n, 3) or (n, 4)
+        The colours, from 0 to 255, floats rounded (RGB, or RGBA: the alpha is written as the PNG's tRNS
+        chunk when the image is saved as a PNG); n from 1 to 256.
+    index : array-like of shape (H, W)
+        The palette entry of each pixel, integers from 0 to n - 1.
+    alpha : array-like of shape (H, W), optional
+        An alpha channel, from 0 to 255 (floats rounded): the result is then an 'RGBA' image with it.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode 'P' (or 'RGBA' with alpha), of width W and height H.
+
+    Raises
+    ------
+    ValueError
+        When a value is outside its range (it would otherwise wrap around silently) or a shape is wrong.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from colorquant import palette_image
+    >>> image = palette_image([[255, 0, 0], [0, 0, 255]], np.array([[0, 1, 1]]))
+    >>> image.mode, image.size, image.convert("RGB").getpixel((2, 0))
+    ('P', (3, 1), (0, 0, 255))
+    >>> palette_image([[256, 0, 0]], np.zeros((1, 1), dtype=int))
+    Traceback (most recent call last):
+    ...
+    ValueError: palette values must be numbers from 0 to 255, got values from 0 to 256
     """
-    palette = np.asarray(palette, dtype=np.uint8)
-    index = np.asarray(index)
+    palette = _checked_values(palette, "palette", 255)
+    if palette.ndim != 2 or palette.shape[1] not in (3, 4) or not 1 <= len(palette) <= 256:
+        raise ValueError(f"palette must have shape (n, 3) or (n, 4), n from 1 to 256, got {palette.shape}")
+    index = _checked_values(index, "index", len(palette) - 1, floats=False)
+    if index.ndim != 2:
+        raise ValueError(f"index must have shape (H, W), got {index.shape}")
     if alpha is not None:
+        alpha = _checked_values(alpha, "alpha", 255)
         return Image.fromarray(np.dstack([palette[index][..., :3], alpha]))
     height, width = index.shape
     result = Image.frombytes("P", (width, height), index.astype(np.uint8).tobytes())
