@@ -28,7 +28,7 @@ The package is laid out by concern, one private module each, in the order a phot
 - ``_cli`` : the command line::
 
     colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither]
-               [-o OUT | --out-dir DIR] [--force] FILE... | -
+               [-o OUT | --out-dir DIR] [--force] [--strip] FILE... | -
 """
 from ._cli import main
 from ._kmeans import nearest

@@ -222,7 +222,7 @@ def _compress_file(file, args, inputs):
             target = _output_path(file, args, args.colors)
             _check_target(target, args, inputs)
     image, name = _read_image(source)          # each input is read once; the flow goes on from its pixels
-    text = _png_text(image)                    # a PNG's title, author, copyright... travel with the copy
+    text = {} if args.strip else _png_text(image)   # a PNG's title, author, copyright... travel with it
     pixels = _Pixels.of(image, name)
     del image
     if args.min_psnr is None:
@@ -335,6 +335,9 @@ def _parse_args(argv):
                        help="output file (one input only; its folder must exist)")
     where.add_argument("--out-dir", metavar="DIR", help="write the outputs in DIR (created when missing)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--strip", action="store_true",
+                        help="leave out a PNG input's text chunks (title, author, copyright...), which are "
+                             "kept by default; the colour profile is always kept")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     if args.colors is None:

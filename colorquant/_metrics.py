@@ -54,11 +54,14 @@ def _premultiplied_block(array, factor, start, stop, alpha):
 def psnr(original, compressed):
     """Peak signal-to-noise ratio in dB of two images (NumPy arrays or PIL images) of the same size.
 
-    Each image is scaled to 0-255 by its dtype: uint8 as is, uint16 / 257, floats in [0, 1] times 255.
-    PIL images are read as RGB, or RGBA when they have transparency. For images with an alpha channel
-    (4 channels; a 3-channel image compared with one counts as opaque), the error is that of premultiplied
-    colours and alpha: MSE = the sum over pixels of the squared errors of R, G and B, each times
-    alpha / 255, and of alpha, divided by 3 x the number of pixels; so an opaque image scores as its RGB.
+    Each image is scaled to 0-255 by its dtype (in either byte order): uint8 as is, uint16 / 257, floats
+    in [0, 1] times 255. PIL images are read as compress_image reads them: upright by their EXIF
+    orientation, a CMYK image with a profile converted through it, then as RGB, or RGBA when they have
+    transparency; 16-bit grayscale as uint16 and mode F as floats, their three channels equal.
+    For images with an alpha channel (4 channels; a 3-channel image compared with one counts as opaque),
+    the error is that of premultiplied colours and alpha: MSE = the sum over pixels of the squared errors
+    of R, G and B, each times alpha / 255, and of alpha, divided by 3 x the number of pixels; so an
+    opaque image scores as its RGB.
     PSNR = 10 log10(255^2 / MSE), computed in floats; infinite for identical images.
 
     Examples

@@ -293,11 +293,12 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
     ----------
     source : str, os.PathLike, binary file object, PIL.Image.Image or numpy.ndarray
         The photo: a path or an open binary file (or ``io.BytesIO``) of any format Pillow reads, a
-        Pillow image in any usual mode, or an array of shape (H, W), (H, W, 3) or (H, W, 4) holding
-        uint8 (as is), uint16 (scaled to 8 bits) or floats in [0, 1] (scikit-image's convention;
-        a Pillow image in mode F is read the same way). A file's EXIF orientation is applied (a
-        corrupt EXIF block is ignored with a UserWarning); an animated file gives its first frame,
-        with a UserWarning. The source is never changed.
+        Pillow image in any usual mode, or an array of shape (H, W) or (H, W, 1) (grayscale), (H, W, 3)
+        or (H, W, 4) holding uint8 (as is), uint16 (scaled to 8 bits) or floats in [0, 1]
+        (scikit-image's convention; a Pillow image in mode F is read the same way), in either byte
+        order. A file's EXIF orientation is applied (a corrupt EXIF block is ignored with a
+        UserWarning); an animated file gives its first frame, with a UserWarning. A CMYK image with a
+        CMYK colour profile is converted to sRGB through it. The source is never changed.
     n_colors : int, default 16
         The most colours the result may have, from 1 to 256.
     seed : int or None, default 0
@@ -320,13 +321,13 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
         When n_colors or seed is not an int (a bool is not one), when source is of another type,
         or when an array's dtype is not uint8, uint16 or float.
     ValueError
-        When n_colors or seed is out of range, when an array has another shape, when a float array
-        or a mode F image holds values outside [0, 1] (or NaN), or when the image's mode cannot be
-        converted to RGB.
+        When n_colors or seed is out of range, when an array has another shape, when an array or a
+        Pillow image has no pixels (0 x H), when a float array or a mode F image holds values outside
+        [0, 1] (or NaN), or when the image's mode cannot be converted to RGB.
     OSError
-        When a file is missing, empty, truncated or not an image (the message names it), or when it
-        is over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``), which is refused
-        before it is decoded.
+        When a file is missing, empty, truncated, not an image or without pixels (the message names
+        it), or when it is over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``),
+        which is refused before it is decoded.
 
     See Also
     --------

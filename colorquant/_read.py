@@ -4,7 +4,7 @@ import os
 import warnings
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageOps
 
 _EXIF_ORIENTATION = 0x0112    # the EXIF tag that says how to turn the photo upright
 _ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name its colour space
@@ -144,6 +144,7 @@ def _cmyk_to_srgb(image, name):
     profile = image.info.get("icc_profile")
     if not (isinstance(profile, bytes) and profile[_ICC_COLOR_SPACE] == b"CMYK"):
         return image
+    from PIL import ImageCms  # LittleCMS, loaded only for the photos that need it
     try:
         if _SRGB is None:
             _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))

@@ -647,6 +647,16 @@ def test_a_png_inputs_text_chunks_are_kept(tmp_path, photo, capsys, args):
         assert status == 0 and written.text == CREDIT
 
 
+def test_strip_leaves_the_text_chunks_out_and_keeps_the_profile(tmp_path, photo, capsys):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "to be left out")
+    Image.fromarray(photo_like()).save(tmp_path / "credited.png", pnginfo=info, icc_profile=profile)
+    assert run(capsys, "--strip", "credited.png")[0] == 0
+    with Image.open(tmp_path / "credited_k16.png") as written:
+        assert written.text == {} and written.info["icc_profile"] == profile
+
+
 def test_the_readme_image_keeps_its_credit(tmp_path, capsys):
     readme_image = Path(__file__).parent.parent / "images" / "tulips_k16.png"
     with Image.open(readme_image) as original:
