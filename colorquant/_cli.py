@@ -214,10 +214,10 @@ def _compress_file(file, args, inputs):
     stdio = file == _STDIO
     if stdio:
         data = sys.stdin.buffer.read()
-        source, name, size, target = io.BytesIO(data), "stdin", len(data), None
-        source.name = name   # for messages: "cannot read image file 'stdin'"
+        source, size, target = io.BytesIO(data), len(data), None
+        source.name = "stdin"   # for messages: "cannot read image file 'stdin'"
     else:
-        source, name = Path(file), file
+        source = Path(file)
         if args.min_psnr is None:
             target = _output_path(file, args, args.colors)
             _check_target(target, args, inputs)
