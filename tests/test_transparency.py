@@ -240,3 +240,15 @@ def test_psnr_of_big_endian_arrays_is_that_of_their_values():
     changed = np.clip(original.astype(np.int64) + 3000, 0, 65535).astype(np.uint16)
     assert psnr(original.astype(">u2"), changed.astype(">u2")) == psnr(original, changed)
     assert psnr(original.astype(">f8") / 65535, changed) == pytest.approx(psnr(original, changed), abs=1e-9)
+
+
+def test_psnr_of_a_grayscale_array_against_its_result_counts_three_equal_channels():
+    gray = photo_like()[..., 1]
+    for original in (gray, gray[..., None]):
+        result = compress_image(original, 4, seed=0)
+        rgb = np.asarray(result.convert("RGB"))
+        expected = psnr(np.repeat(gray[..., None], 3, axis=2), rgb)
+        assert psnr(original, result) == psnr(original, rgb) == expected
+        assert psnr(rgb, original) == expected
+    half = gray // 2
+    assert psnr(gray[..., None], half[..., None]) == psnr(gray, half) == psnr(gray, half[..., None])
