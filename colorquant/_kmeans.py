@@ -36,6 +36,10 @@ _EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the 
 _FLOAT32_MARGIN = 1.0      # squared distances from float32 products may be this much too large
 _BLOCK = 1 << 17           # distances (rows x centres) per block: small enough to stay in the CPU's cache
 _DENSE_GRID_BITS = 18      # grids of up to 2**18 cells are counted densely, larger ones sorted
+_KERNEL_WORK = 1 << 21     # points x centres from which a fit runs compiled (_kernels, numba): below, NumPy.
+                          # Loading numba and its cached code costs a process about 0.5 s once (numba
+                          # imports scipy.linalg for its BLAS); the tulips' 96k colours at k = 16 (1.5M) fit
+                          # in NumPy in less, at k = 32 and above the kernel is 5 to 20 times faster
 
 
 def nearest(colors, centers):
@@ -97,8 +101,34 @@ def _color_histogram(points, weights, bits):
     return sums[occupied] / cell_weight[occupied, None], cell_weight[occupied]
 
 
-def _lloyd(points, weights, centers, max_iter, fixed=0):
-    """Weighted K-means: Lloyd's iterations from these centres, with Hamerly's bounds (2010).
+def _kernels():
+    """The compiled kernels (module _kernels), or None where numba cannot be imported."""
+    try:
+        from . import _kernels
+    except ImportError:   # numba is a dependency; without it, NumPy does all the work, only slower
+        return None
+    return _kernels
+
+
+def _lloyd(points, weights, centers, max_iter, fixed=0, compiled=None):
+    """Weighted K-means: Lloyd's iterations from these centres, with Hamerly's bounds (2010): compiled
+    (_kernels.lloyd) with compiled=True or, by default, when there are at least _KERNEL_WORK points x
+    centres; else in NumPy (_lloyd_numpy). Both give the labels of plain Lloyd iterations from the same
+    centres. Returns the centres (float64) and the labels."""
+    if compiled is None:
+        compiled = len(points) * len(centers) >= _KERNEL_WORK
+    kernels = _kernels() if compiled else None
+    if kernels is None:
+        return _lloyd_numpy(points, weights, centers, max_iter, fixed)
+    labels = np.zeros(len(points), dtype=np.intp)
+    centers = kernels.lloyd(np.ascontiguousarray(points, dtype=np.float64),
+                            np.ascontiguousarray(weights, dtype=np.float64),
+                            np.ascontiguousarray(centers, dtype=np.float64), max_iter, fixed, labels, False)
+    return centers, labels
+
+
+def _lloyd_numpy(points, weights, centers, max_iter, fixed=0):
+    """Weighted K-means: Lloyd's iterations from these centres, with Hamerly's bounds (2010), in NumPy.
 
     Hamerly's bounds skip the distance computations that cannot change a label: each point keeps an upper
     bound on the distance to its centre and a lower bound on the distance to any other; after the centres
@@ -185,13 +215,14 @@ def _fit_palette(points, weights, n_colors, seed, fixed=None):
     exact = len(points) <= _EXACT_LIMIT
     if exact or not levels:
         levels.append((np.asarray(points, dtype=np.float64), weights))
+    compiled = len(levels[-1][0]) * n_colors >= _KERNEL_WORK   # worth loading numba: every level uses it
     rng = np.random.default_rng(seed)
     trials = 1 if n_colors > _MANY_COLORS else _TRIALS if len(levels) > 1 else _SMALL_TRIALS
     starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng)]) for _ in range(trials)]
     for depth, (level, level_weights) in enumerate(levels):   # coarse to fine
         iterations = (_COARSE_ITERATIONS if depth == 0
                       else _EXACT_ITERATIONS if exact and level is levels[-1][0] else _FINE_ITERATIONS)
-        fits = [_lloyd(level, level_weights, start, iterations, len(fixed)) for start in starts]
+        fits = [_lloyd(level, level_weights, start, iterations, len(fixed), compiled) for start in starts]
         if depth + 1 < len(levels) and len(levels[depth + 1][0]) <= _RANKING_CELLS:   # all go on together
             starts = [centers for centers, _ in fits]
         else:                                                                   # the best goes on
