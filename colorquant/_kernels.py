@@ -195,3 +195,41 @@ def lloyd(points, weights, centers, max_iter, fixed, labels, guess_known):
         if changed == 0:   # the same labels: the centres are their means
             break
     return centers
+
+
+@njit(cache=True, nogil=True)
+def plusplus(points, weights, nearest_squared, uniforms, first):
+    """Greedy k-means++ (as _kmeans._kmeans_plusplus runs it in NumPy): one centre per row of uniforms,
+    the best of its candidates, drawn with probability proportional to weight x nearest_squared (the
+    squared distance to the nearest centre so far, updated in place). first >= 0 is a centre chosen
+    already. Returns the indices of the chosen points."""
+    n = points.shape[0]
+    n_centers, trials = uniforms.shape
+    chosen = np.empty(n_centers + (first >= 0), dtype=np.intp)
+    count = 0
+    if first >= 0:
+        chosen[0] = first
+        count = 1
+    cumulative = np.empty(n)
+    candidate_squared = np.empty((trials, n))
+    row = 0
+    while count < chosen.shape[0]:
+        total = 0.0
+        for i in range(n):
+            total += weights[i] * nearest_squared[i]
+            cumulative[i] = total
+        best, best_cost = 0, np.inf
+        candidates = np.minimum(np.searchsorted(cumulative, uniforms[row] * total), n - 1)
+        for t in range(trials):
+            cost = 0.0
+            for i in range(n):
+                value = min(nearest_squared[i], _squared(points, i, points, candidates[t]))
+                candidate_squared[t, i] = value
+                cost += weights[i] * value
+            if cost < best_cost:
+                best, best_cost = t, cost
+        chosen[count] = candidates[best]
+        nearest_squared[:] = candidate_squared[best]
+        count += 1
+        row += 1
+    return chosen

@@ -218,7 +218,7 @@ def _fit_palette(points, weights, n_colors, seed, fixed=None):
     compiled = len(levels[-1][0]) * n_colors >= _KERNEL_WORK   # worth loading numba: every level uses it
     rng = np.random.default_rng(seed)
     trials = 1 if n_colors > _MANY_COLORS else _TRIALS if len(levels) > 1 else _SMALL_TRIALS
-    starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng)]) for _ in range(trials)]
+    starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng, compiled)]) for _ in range(trials)]
     for depth, (level, level_weights) in enumerate(levels):   # coarse to fine
         iterations = (_COARSE_ITERATIONS if depth == 0
                       else _EXACT_ITERATIONS if exact and level is levels[-1][0] else _FINE_ITERATIONS)
@@ -230,11 +230,12 @@ def _fit_palette(points, weights, n_colors, seed, fixed=None):
     return starts[0]
 
 
-def _kmeans_plusplus(points, weights, n_centers, fixed, rng):
+def _kmeans_plusplus(points, weights, n_centers, fixed, rng, compiled=False):
     """Greedy k-means++ starting centres of weighted points (Arthur and Vassilvitskii 2007, as scikit-learn
     runs it): each centre is the best of 2 + ln(k) candidates drawn with probability proportional to
-    weight x squared distance to the nearest centre so far (fixed centres count as chosen)."""
-    points = np.asarray(points, dtype=np.float64)
+    weight x squared distance to the nearest centre so far (fixed centres count as chosen). compiled=True
+    runs the loop in _kernels.plusplus."""
+    points = np.ascontiguousarray(points, dtype=np.float64)
     norms = np.einsum("ij,ij->i", points, points)
 
     def squared_distances(centers):   # (len(centers), N), by |x|^2 + |c|^2 - 2 x.c
@@ -248,6 +249,11 @@ def _kmeans_plusplus(points, weights, n_centers, fixed, rng):
         first = rng.choice(len(points), p=weights / weights.sum())
         nearest_squared = squared_distances(points[first:first + 1])[0]
     chosen = [] if len(fixed) else [first]
+    if compiled:   # the same draws, in the same order, as the loop below
+        uniforms = rng.uniform(size=(n_centers - len(chosen), trials))
+        chosen = _kernels().plusplus(points, np.ascontiguousarray(weights, dtype=np.float64),
+                                     np.ascontiguousarray(nearest_squared), uniforms,
+                                     chosen[0] if chosen else -1)
     while len(chosen) < n_centers:
         cumulative = np.cumsum(weights * nearest_squared)
         candidates = np.minimum(np.searchsorted(cumulative, rng.uniform(size=trials) * cumulative[-1]),
