@@ -218,7 +218,8 @@ def _fit_palette(points, weights, n_colors, seed, fixed=None):
     compiled = len(levels[-1][0]) * n_colors >= _KERNEL_WORK   # worth loading numba: every level uses it
     rng = np.random.default_rng(seed)
     trials = 1 if n_colors > _MANY_COLORS else _TRIALS if len(levels) > 1 else _SMALL_TRIALS
-    starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng, compiled)]) for _ in range(trials)]
+    starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng, compiled)])
+              for _ in range(trials)]
     for depth, (level, level_weights) in enumerate(levels):   # coarse to fine
         iterations = (_COARSE_ITERATIONS if depth == 0
                       else _EXACT_ITERATIONS if exact and level is levels[-1][0] else _FINE_ITERATIONS)
