@@ -72,24 +72,28 @@ def _sort_neighbours(a, between, order, ready):
 
 @njit(cache=True, nogil=True)
 def _scan(points, i, centers, guess, between, order, ready):
-    """The first nearest centre of point i, its squared distance and the squared distance to the second,
-    visiting the centres by their distance from the guess and stopping where none can come closer."""
+    """The first nearest centre of point i and its distance, the second nearest and its distance, and a
+    lower bound on the distance to every other centre. The centres are visited by their distance from
+    the guess, until none can come closer than the second."""
     k = centers.shape[0]
     if not ready[guess]:
         _sort_neighbours(guess, between, order, ready)
     to_guess = np.sqrt(_squared(points, i, centers, guess))
-    best, second, label = np.inf, np.inf, k
+    best, second, third, label, runner_up = np.inf, np.inf, np.inf, k, k
     for position in range(k):
         j = order[guess, position]
         reach = between[guess, j] - to_guess   # a lower bound on the distance from the point to centre j
         if reach > 0 and reach * reach > second * (1 + _SLACK) + _SLACK:
+            third = min(third, reach * reach)   # the centres not visited are at least this far
             break
         distance = _squared(points, i, centers, j)
         if distance < best or (distance == best and j < label):
-            best, second, label = distance, best, j
-        elif distance < second:
-            second = distance
-    return label, best, second
+            best, second, third, label, runner_up = distance, best, second, j, label
+        elif distance < second or (distance == second and j < runner_up):
+            second, third, runner_up = distance, second, j
+        elif distance < third:
+            third = distance
+    return label, np.sqrt(best), runner_up, np.sqrt(second), np.sqrt(third)
 
 
 @njit(cache=True, nogil=True)
@@ -102,13 +106,15 @@ def _workspace(k):
 
 
 @njit(cache=True, nogil=True)
-def _assign_all(points, centers, labels, upper, lower, guess_known, between, half_gap, order, ready):
+def _assign_all(points, centers, labels, bounds, guess_known, between, half_gap, order, ready):
     _neighbours(centers, between, half_gap, ready)
     for i in range(points.shape[0]):
         # without a guess, the previous point's centre: points come sorted by colour, so neighbours are alike
         guess = labels[i] if guess_known else labels[i - 1] if i else 0
-        label, best, second = _scan(points, i, centers, guess, between, order, ready)
-        labels[i], upper[i], lower[i] = label, np.sqrt(best), np.sqrt(second)
+        label, bounds[i, 0], runner_up, bounds[i, 1], bounds[i, 2] = _scan(points, i, centers, guess, between,
+                                                                           order, ready)
+        labels[i] = label
+        bounds[i, 3] = runner_up
 
 
 @njit(cache=True, nogil=True)
@@ -132,22 +138,24 @@ def _means(points, weights, labels, centers, fixed):
 
 @njit(cache=True, nogil=True)
 def lloyd(points, weights, centers, max_iter, fixed, labels, guess_known):
-    """Weighted Lloyd iterations from these centres with Hamerly's bounds (2010), in place of labels.
+    """Weighted Lloyd iterations from these centres, with bounds after Hamerly (2010), in place of labels.
 
-    Each point keeps an upper bound on the distance to its centre and a lower bound on the distance to
-    any other; after the centres move, the bounds move by as much, and only points whose bounds cross are
-    measured again, visiting the centres nearest theirs first. A centre left without points restarts at
-    the points worst served (largest weight x squared distance), as scikit-learn does, and every point is
-    then measured again. The first `fixed` centres do not move. Runs until no label changes or for
-    max_iter updates; returns the centres.
+    Each point keeps an upper bound on the distance to its centre, a lower bound on the distance to its
+    second nearest centre, and one on the distance to any other (bounds[i]: upper, second, others, and
+    the second's index). After the centres move, the bounds move by as much, and only points whose
+    bounds cross are measured again, visiting the centres nearest theirs first. A centre left without
+    points restarts at the points worst served (largest weight x squared distance), as scikit-learn
+    does, and every point is then measured again. The first `fixed` centres do not move. Runs until no
+    label changes or for max_iter updates; returns the centres.
     """
     n = points.shape[0]
     k = centers.shape[0]
     centers = centers.copy()
-    upper = np.empty(n)
-    lower = np.empty(n)
+    bounds = np.empty((n, 4))
     between, half_gap, order, ready = _workspace(k)
-    _assign_all(points, centers, labels, upper, lower, guess_known, between, half_gap, order, ready)
+    _assign_all(points, centers, labels, bounds, guess_known, between, half_gap, order, ready)
+    shift = np.zeros(k)
+    drift = np.empty((k, k))
     for _ in range(max_iter):
         moved, mass = _means(points, weights, labels, centers, fixed)
         empty = 0
@@ -155,40 +163,58 @@ def lloyd(points, weights, centers, max_iter, fixed, labels, guess_known):
             if mass[j] == 0:
                 empty += 1
         if empty:
-            worst = np.argsort(-(weights * upper * upper), kind="mergesort")
+            worst = np.argsort(-(weights * bounds[:, 0] * bounds[:, 0]), kind="mergesort")
             taken = 0
             for j in range(fixed, k):
                 if mass[j] == 0 and taken < n:
                     moved[j] = points[worst[taken]]
                     taken += 1
-        shift = np.zeros(k)
         for j in range(k):
             shift[j] = np.sqrt(_squared(moved, j, centers, j))
         centers = moved
         if shift.max() == 0:
             break
         if empty:   # the bounds are void after a jump: measure every point again
-            _assign_all(points, centers, labels, upper, lower, True, between, half_gap, order, ready)
+            _assign_all(points, centers, labels, bounds, True, between, half_gap, order, ready)
             continue
-        largest = int(np.argmax(shift))
-        runner_up = 0.0
-        for j in range(k):
-            if j != largest and shift[j] > runner_up:
-                runner_up = shift[j]
         _neighbours(centers, between, half_gap, ready)
+        for a in range(k):   # drift[a, p]: the largest shift of the p nearest centres to a, but a
+            _sort_neighbours(a, between, order, ready)
+            largest = 0.0
+            for position in range(k):
+                j = order[a, position]
+                if j != a:
+                    largest = max(largest, shift[j])
+                drift[a, position] = largest
         changed = 0
         for i in range(n):
             a = labels[i]
-            upper[i] += shift[a]
-            lower[i] -= runner_up if a == largest else shift[largest]
-            bound = max(half_gap[a], lower[i])
-            if upper[i] * (1 + _SLACK) + _SLACK < bound:
+            b = int(bounds[i, 3])
+            upper = bounds[i, 0] + shift[a]
+            second = bounds[i, 1] - (shift[b] if b < k else 0.0)
+            # The others: those now within reach = rest + upper of centre a came at most their largest
+            # shift closer; those beyond are at least reach - upper = rest away.
+            rest = bounds[i, 2]
+            reach = rest + upper
+            low, high = 0, k   # the centres nearer to a than reach: the first `low` of order[a]
+            while low < high:
+                middle = (low + high) // 2
+                if between[a, order[a, middle]] < reach * (1 + _SLACK) + _SLACK:
+                    low = middle + 1
+                else:
+                    high = middle
+            if low:
+                rest -= drift[a, low - 1]
+            bounds[i, 0], bounds[i, 1], bounds[i, 2] = upper, second, rest
+            bound = max(half_gap[a], min(second, rest))
+            if upper * (1 + _SLACK) + _SLACK < bound:
                 continue
-            upper[i] = np.sqrt(_squared(points, i, centers, a))
-            if upper[i] * (1 + _SLACK) + _SLACK < bound:
+            upper = bounds[i, 0] = np.sqrt(_squared(points, i, centers, a))
+            if upper * (1 + _SLACK) + _SLACK < bound:
                 continue
-            label, best, second = _scan(points, i, centers, a, between, order, ready)
-            upper[i], lower[i] = np.sqrt(best), np.sqrt(second)
+            label, bounds[i, 0], runner_up, bounds[i, 1], bounds[i, 2] = _scan(points, i, centers, a, between,
+                                                                               order, ready)
+            bounds[i, 3] = runner_up
             if label != a:
                 labels[i] = label
                 changed += 1
