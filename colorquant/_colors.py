@@ -18,6 +18,11 @@ def _color_codes(rgba):
 
 def _count_colors(codes):
     """Distinct 24-bit colour codes (alpha masked off), sorted, and how many pixels have each."""
+    if codes.size >= _FULL_COUNT_PIXELS:   # a big image: one pass, compiled (its fit will use numba too)
+        from ._kmeans import _kernels
+        kernels = _kernels()
+        if kernels is not None:
+            return kernels.count_codes(codes, _RGB_MASK)
     if codes.size >= _FULL_COUNT_PIXELS:   # in blocks: bincount copies its input to 64-bit integers
         counts = np.zeros(1 << _CODE_BITS, dtype=np.int64)
         for start in range(0, codes.size, 2 * _CHUNK):

@@ -33,20 +33,6 @@ def _squared(points, i, centers, j):
 
 
 @njit(cache=True, nogil=True)
-def nearest_labels(points, centers):
-    """The first nearest centre of each point (squared Euclidean distance, float64)."""
-    labels = np.empty(points.shape[0], dtype=np.intp)
-    for i in range(points.shape[0]):
-        best, label = np.inf, 0
-        for j in range(centers.shape[0]):
-            distance = _squared(points, i, centers, j)
-            if distance < best:
-                best, label = distance, j
-        labels[i] = label
-    return labels
-
-
-@njit(cache=True, nogil=True)
 def _prepare(centers, shift, between, half_gap, order, drift, fresh):
     """For the centres as they are now: between (centre-to-centre distances), half_gap (half of each
     centre's distance to its nearest other), order (each centre's row: all centres by their distance
@@ -293,3 +279,37 @@ def plusplus(points, weights, nearest_squared, uniforms, first):
         count += 1
         row += 1
     return chosen
+
+
+@njit(cache=True, nogil=True)
+def count_codes(codes, mask):
+    """The distinct values of codes & mask, sorted, and how many times each occurs: one pass over the
+    codes into a table of mask + 1 counters (uint32: images of fewer than 2**32 pixels)."""
+    counts = np.zeros(mask + 1, dtype=np.uint32)
+    for code in codes:
+        counts[code & mask] += 1
+    found = 0
+    for count in counts:
+        if count:
+            found += 1
+    distinct = np.empty(found, dtype=np.int64)
+    how_many = np.empty(found, dtype=np.int64)
+    found = 0
+    for code in range(mask + 1):
+        if counts[code]:
+            distinct[found] = code
+            how_many[found] = counts[code]
+            found += 1
+    return distinct, how_many
+
+
+def nearest_labels(points, centers):
+    """The first nearest centre of each point (float64 distances, exact), visiting each point's centres
+    by their distance from the previous point's (the points come sorted by colour: neighbours alike)."""
+    k = len(centers)
+    between, half_gap = np.zeros((k, k)), np.empty(k)
+    order, drift = np.empty((k, k), dtype=np.intp), np.empty((k, k))
+    _prepare(centers, np.zeros(k), between, half_gap, order, drift, True)
+    labels = np.zeros(len(points), dtype=np.intp)
+    _shared(_assign, len(points), points, centers, labels, np.empty((len(points), 4)), False, between, order)
+    return labels

@@ -43,7 +43,13 @@ _KERNEL_WORK = 1 << 21     # points x centres from which a fit runs compiled (_k
 
 
 def nearest(colors, centers):
-    """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks."""
+    """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks;
+    compiled and exact (float64) from _KERNEL_WORK colours x centres on."""
+    if len(colors) * len(centers) >= _KERNEL_WORK and len(centers):
+        kernels = _kernels()
+        if kernels is not None:
+            return kernels.nearest_labels(np.ascontiguousarray(colors, dtype=np.float64),
+                                          np.ascontiguousarray(centers, dtype=np.float64))
     return _two_nearest(colors, centers, second=False)[0]
 
 
