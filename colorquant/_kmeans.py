@@ -221,7 +221,8 @@ def _fit_palette(points, weights, n_colors, seed, fixed=None):
     exact = len(points) <= _EXACT_LIMIT
     if exact or not levels:
         levels.append((np.asarray(points, dtype=np.float64), weights))
-    compiled = len(levels[-1][0]) * n_colors >= _KERNEL_WORK   # worth loading numba: every level uses it
+    # worth loading numba (where it can be): then every level uses it
+    compiled = len(levels[-1][0]) * n_colors >= _KERNEL_WORK and _kernels() is not None
     rng = np.random.default_rng(seed)
     trials = 1 if n_colors > _MANY_COLORS else _TRIALS if len(levels) > 1 else _SMALL_TRIALS
     starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng, compiled)])
