@@ -107,11 +107,15 @@ def _color_histogram(points, weights, bits):
     return sums[occupied] / cell_weight[occupied, None], cell_weight[occupied]
 
 
+@functools.cache
 def _kernels():
-    """The compiled kernels (module _kernels), or None where numba cannot be imported."""
+    """The compiled kernels (module _kernels), or None where numba cannot be imported, or cannot cache
+    its compiled code (RuntimeError: neither beside the package nor in the user's cache directory is
+    writable, and compiling in every process would cost more than it saves): NumPy then does all the
+    work, only slower."""
     try:
         from . import _kernels
-    except ImportError:   # numba is a dependency; without it, NumPy does all the work, only slower
+    except (ImportError, RuntimeError):
         return None
     return _kernels
 

@@ -1,6 +1,7 @@
 """The branches big photos take, reached on small ones by lowering their thresholds in the test: each
 must give what the normal path gives (or, where it trades exactness for time, come within 0.05 dB)."""
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -115,3 +116,12 @@ def test_a_centre_far_from_every_point_moves_to_the_worst_served_point(compiled,
     for j in range(fixed, len(start)):               # and each centre is its points' mean
         mine = labels == j
         assert np.allclose(centers[j], weights[mine] @ points[mine] / weights[mine].sum())
+
+
+def test_without_numba_numpy_does_the_work(photo, monkeypatch):
+    monkeypatch.setitem(sys.modules, "colorquant._kernels", None)   # import fails
+    monkeypatch.delattr(sys.modules["colorquant"], "_kernels", raising=False)
+    assert _kmeans._kernels.__wrapped__() is None
+    numpy_only(monkeypatch)
+    compiled_always(monkeypatch)   # the thresholds say compiled, but there is nothing to load
+    assert compress_image(photo, 64, seed=0).mode == "P"
