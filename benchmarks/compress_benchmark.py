@@ -18,16 +18,24 @@ cases, the error pngquant minimises too) between the input PNG and the written o
 
 Then the goal of issue 8, kept: within 0.1 dB of the best of 20 K-means runs on scikit-image's sample
 photos (astronaut, coffee, chelsea) at k = 8, 16, 32, seeds 0 to 5 (quality only; --no-seeds skips it).
-Last, a generated 24-megapixel photo at k = 16 and 256, each run in a child process whose peak resident
-memory (VmHWM) is reported (for pngquant: GNU time's figure, when /usr/bin/time is installed); --no-big
-skips it.
+Then the command as a user runs it (--no-process skips it): the installed `colorquant` command (beside
+this Python) against pngquant, each its own process, paired runs (one of each in turn, after a warm-up
+of each, so the file is in the page cache), on the tulips PNG at k = 16 and 256: the median times and the
+median of the pairs' ratios. The first process to use the compiled kernels compiles them (numba caches
+the code for every later one): --compile-cost times that, in a cache of its own.
+Last, a generated 24-megapixel photo (the tulips enlarged, with sensor-like noise) at k = 16 and 256,
+saved as a PNG and as a quality-92 JPEG (a phone's photo is a JPEG; pngquant reads PNG only):
+compress_image from the path (decoding included) and then png_bytes, each in a child process whose
+peak resident memory (VmHWM) is reported; and the whole command on the PNG against pngquant, paired
+runs, with their peak memory (GNU time's figure, when /usr/bin/time is installed); --no-big skips it.
 
-The goals (issue 13): PSNR at or above pngquant's and within 0.10 dB of the reference; time at most
-pngquant's; on the transparency cases, an error no higher than pngquant's; 24 MP at k = 16 within 3 s and
-768 MiB, at k = 256 no slower than pngquant and within 1 GiB.
+The goals (issue 18): PSNR at or above pngquant's and within 0.10 dB of the reference; in-process time
+at most pngquant's (half is the aim); as a process, at most 2x pngquant's at k = 16 and 256; on the
+transparency cases, an error no higher than pngquant's; 24 MP: compress_image at k = 256 within 0.6 s,
+at k = 16 within 3 s, the whole command at k = 256 no slower than pngquant and within 768 MiB.
 Usage, from the repository root:
     python -m benchmarks.compress_benchmark [--runs 7] [--k 2 8 ...] [--no-photos] [--no-transparent]
-                                            [--no-seeds] [--no-big]
+                                            [--no-seeds] [--no-process] [--compile-cost] [--no-big]
 """
 import argparse
 import contextlib
@@ -38,6 +46,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +66,8 @@ TRANSPARENT_KS = {"tulips_rgba": (16, 256), "logo": (16,), "shadow": (16,), "tul
 N_INIT = 10
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea")
 BIG_SIZE = (6000, 4000)
+PROCESS_KS = (16, 256)
+COMMAND = Path(sys.executable).with_name("colorquant")   # the installed command, beside this Python
 
 
 def reference_psnr(name, pixels, k, n_init=N_INIT):
@@ -171,14 +182,71 @@ def print_seeds(seeds=range(6)):
     print(f"worst {worst:+.3f} dB (goal >= -0.10)")
 
 
+# --- the command as a user runs it: whole processes ------------------------------------------------
+
+def command(source, target, k):
+    return [str(COMMAND), "-k", str(k), "--force", "-o", str(target), str(source)]
+
+
+def timed_process(argv, env=None):
+    """Wall time of one process, and its peak memory in MiB (GNU time's %M) when /usr/bin/time exists."""
+    gnu_time = Path("/usr/bin/time").exists()
+    start = time.perf_counter()
+    done = subprocess.run((["/usr/bin/time", "-f", "%M"] if gnu_time else []) + argv, check=True,
+                          capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    peak = int(done.stderr.strip().splitlines()[-1]) / 1024 if gnu_time else float("nan")
+    return seconds, peak
+
+
+def paired(ours, theirs, runs):
+    """Paired runs of two commands (one of each in turn, after a warm-up of each): medians of their
+    times and peaks, and the median of the pairs' time ratios."""
+    timed_process(ours)
+    timed_process(theirs)
+    pairs = [(timed_process(ours), timed_process(theirs)) for _ in range(runs)]
+    return {"ours": statistics.median(a[0] for a, _ in pairs),
+            "theirs": statistics.median(b[0] for _, b in pairs),
+            "ratio": statistics.median(a[0] / b[0] for a, b in pairs),
+            "ours_peak": max(a[1] for a, _ in pairs), "theirs_peak": max(b[1] for _, b in pairs)}
+
+
+def print_process(paths, runs):
+    """The installed command against pngquant as processes, on the tulips PNG at PROCESS_KS."""
+    print(f"\n## the command as a process ({COMMAND.name} against pngquant, tulips PNG; paired runs, median "
+          f"of {runs})")
+    for k in PROCESS_KS:
+        row = paired(command(paths["tulips"], BUILD / f"process_k{k}_ours.png", k),
+                     pngquant_command(paths["tulips"], BUILD / f"process_k{k}_pngquant.png", k), runs)
+        print(f"k = {k:3d}: colorquant {row['ours']:6.3f} s, pngquant {row['theirs']:6.3f} s, "
+              f"ratio {row['ratio']:4.2f}x (goal <= 2); peak {row['ours_peak']:4.0f} MiB against "
+              f"{row['theirs_peak']:4.0f} MiB", flush=True)
+
+
+def print_compile_cost(paths):
+    """The first process's compiling of the kernels: the command at k = 256 with an empty numba cache of
+    its own (NUMBA_CACHE_DIR), then again with that cache filled."""
+    print("\n## compiling the kernels (first process only; numba caches the code)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        argv = command(paths["tulips"], BUILD / "compile_k256.png", 256)
+        first, _ = timed_process(argv, env)
+        cached = statistics.median(timed_process(argv, env)[0] for _ in range(3))
+    print(f"tulips, k = 256: first process {first:6.2f} s, later ones {cached:6.2f} s: compiling costs "
+          f"{first - cached:5.2f} s once", flush=True)
+
+
 # --- the 24-megapixel photo, each run in a child process of its own ---------------------------------
 
 def make_big_photo(path):
-    """A 24-megapixel 'photo': the tulips enlarged with Lanczos, plus +-3 levels of sensor-like noise."""
+    """A 24-megapixel 'photo': the tulips enlarged with Lanczos, plus +-3 levels of sensor-like noise,
+    saved as a PNG (path) and as a quality-92 JPEG beside it."""
     with Image.open(TULIPS) as photo:
         pixels = np.asarray(photo.convert("RGB").resize(BIG_SIZE, Image.Resampling.LANCZOS), dtype=np.int16)
     noise = np.random.default_rng(0).integers(-3, 4, size=pixels.shape, dtype=np.int16)
-    Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8)).save(path, compress_level=1)
+    image = Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
+    image.save(path, compress_level=1)
+    image.save(path.with_suffix(".jpg"), quality=92)
 
 
 def peak_rss_mib():
@@ -191,7 +259,12 @@ def peak_rss_mib():
 
 def big_worker(source, target, k):
     """In a child process: compress_image once on the big photo (from the path to the result, the goal's
-    measure since issue 8), then the PNG writer; print their times and the peak memory."""
+    measure since issue 8), then the PNG writer; print their times and the peak memory. A warm-up on the
+    tulips first loads the compiled kernels, as a batch's earlier files would have."""
+    colorquant.compress_image(TULIPS, 256)
+    kernels = colorquant._kmeans._kernels()
+    if kernels is not None:
+        kernels.count_codes(np.zeros(1, np.uint32), 255)
     start = time.perf_counter()
     result = colorquant.compress_image(source, k)
     seconds = time.perf_counter() - start
@@ -200,32 +273,33 @@ def big_worker(source, target, k):
     print(json.dumps({"seconds": seconds, "writer": time.perf_counter() - start, "peak": peak_rss_mib()}))
 
 
-def print_big(pngquant):
-    """The 24-megapixel photo at k = 16 and 256: time and peak memory, ours against pngquant."""
-    print("\n## generated 24-megapixel photo (one run each, in a child process; peak RSS includes Python and"
-          " the PNG writer)")
+def print_big(pngquant, runs):
+    """The 24-megapixel photo at k = 16 and 256: compress_image from a JPEG and from a PNG; the whole
+    command on the PNG against pngquant; time and peak memory."""
+    print("\n## generated 24-megapixel photo (compress_image: one run each, in a child process; peak RSS "
+          "includes Python and the PNG writer)")
     source = BUILD / "big.png"
-    if not source.exists():
+    if not source.exists() or not source.with_suffix(".jpg").exists():
         make_big_photo(source)
-    gnu_time = Path("/usr/bin/time").exists()
     for k in (16, 256):
-        target = BUILD / f"big_k{k}_ours.png"
-        done = subprocess.run([sys.executable, "-m", "benchmarks.compress_benchmark", "--big-worker",
-                               str(source), str(target), str(k)], cwd=ROOT, check=True, capture_output=True,
-                              text=True)
-        ours = json.loads(done.stdout.strip().splitlines()[-1])
-        line = (f"k = {k:3d}: compress_image {ours['seconds']:6.2f} s "
-                f"(then png_bytes {ours['writer']:5.2f} s), "
-                f"{ours['peak']:5.0f} MiB")
-        if pngquant:
-            command = pngquant_command(source, BUILD / f"big_k{k}_pngquant.png", k)
-            start = time.perf_counter()
-            done = subprocess.run((["/usr/bin/time", "-f", "%M"] if gnu_time else []) + command, check=True,
+        for photo in (source.with_suffix(".jpg"), source):
+            target = BUILD / f"big_k{k}_{photo.suffix[1:]}_ours.png"
+            done = subprocess.run([sys.executable, "-m", "benchmarks.compress_benchmark", "--big-worker",
+                                   str(photo), str(target), str(k)], cwd=ROOT, check=True,
                                   capture_output=True, text=True)
-            seconds = time.perf_counter() - start
-            peak = f"{int(done.stderr.strip().splitlines()[-1]) / 1024:5.0f} MiB" if gnu_time else "n/a"
-            line += f"; pngquant {seconds:6.2f} s, {peak}"
-        print(line, flush=True)
+            ours = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"k = {k:3d}, {photo.suffix[1:]:4s}: compress_image {ours['seconds']:6.2f} s "
+                  f"(then png_bytes {ours['writer']:5.2f} s, {target.stat().st_size / 1e6:5.2f} MB), "
+                  f"{ours['peak']:5.0f} MiB",
+                  flush=True)
+        if pngquant:
+            ours_png, theirs_png = BUILD / f"big_k{k}_command.png", BUILD / f"big_k{k}_pngquant.png"
+            row = paired(command(source, ours_png, k), pngquant_command(source, theirs_png, k), runs)
+            print(f"k = {k:3d}, the command on the PNG: colorquant {row['ours']:6.2f} s, "
+                  f"{row['ours_peak']:4.0f} MiB, {ours_png.stat().st_size / 1e6:5.2f} MB; "
+                  f"pngquant {row['theirs']:6.2f} s, "
+                  f"{row['theirs_peak']:4.0f} MiB, {theirs_png.stat().st_size / 1e6:5.2f} MB; ratio "
+                  f"{row['ratio']:4.2f}x (median of {runs} pairs)", flush=True)
 
 
 def main():
@@ -235,6 +309,11 @@ def main():
     parser.add_argument("--no-photos", action="store_true", help="skip the sample photos")
     parser.add_argument("--no-transparent", action="store_true", help="skip the transparency cases")
     parser.add_argument("--no-seeds", action="store_true", help="skip scikit-image's photos at seeds 0-5")
+    parser.add_argument("--no-process", action="store_true", help="skip the command as a process")
+    parser.add_argument("--compile-cost", action="store_true",
+                        help="time the first process's compiling of the kernels")
+    parser.add_argument("--big-runs", type=int, default=3,
+                        help="paired runs of the 24 MP command (default: 3)")
     parser.add_argument("--no-big", action="store_true", help="skip the 24-megapixel photo")
     parser.add_argument("--big-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -259,8 +338,12 @@ def main():
         print_transparent(paths, args.runs, pngquant)
     if not args.no_seeds:
         print_seeds()
+    if not args.no_process and pngquant and COMMAND.exists():
+        print_process(paths, args.runs)
+    if args.compile_cost and COMMAND.exists():
+        print_compile_cost(paths)
     if not args.no_big:
-        print_big(pngquant)
+        print_big(pngquant, args.big_runs)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ def _count_colors(codes):
     """Distinct 24-bit colour codes (alpha masked off), sorted, and how many pixels have each."""
     if codes.size < _FULL_COUNT_PIXELS:
         return np.unique(codes & _RGB_MASK, return_counts=True)
+    from ._kmeans import _kernels  # a big image: one compiled pass (its fit will use numba too)
+    kernels = _kernels()
+    if kernels is not None:
+        return kernels.count_codes(codes, _RGB_MASK)
     # Histograms, one per eighth of the codes (by their top 3 bits: 16 MiB each, not one of 128 MiB), over
     # blocks of pixels (bincount copies its input to 64-bit integers): about 70 MiB besides the result.
     shift = _CODE_BITS - _COUNT_PART_BITS

@@ -36,12 +36,22 @@ _EXACT_LIMIT = 1 << 18     # above this many distinct colours (big photos), the 
 _FLOAT32_MARGIN = 1.0      # squared distances from float32 products may be this much too large
 _BLOCK = 1 << 17           # distances (rows x centres) per block: small enough to stay in the CPU's cache
 _DENSE_GRID_BITS = 18      # grids of up to 2**18 cells are counted densely, larger ones sorted
+_KERNEL_WORK = 1 << 21     # points x centres from which a fit runs compiled (_kernels, numba): below, NumPy.
+                          # Loading numba and its cached code costs a process about 0.5 s once (numba
+                          # imports scipy.linalg for its BLAS); the tulips' 96k colours at k = 16 (1.5M) fit
+                          # in NumPy in less, at k = 32 and above the kernel is 5 to 20 times faster
 
 
 def nearest(colors, centers):
-    """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks."""
+    """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks;
+    compiled and exact (float64) from _KERNEL_WORK colours x centres on. No centres: a ValueError."""
     if len(centers) == 0:
         raise ValueError(f"nearest needs at least one centre, got centers of shape {np.shape(centers)}")
+    if len(colors) * len(centers) >= _KERNEL_WORK:
+        kernels = _kernels()
+        if kernels is not None:
+            return kernels.nearest_labels(np.ascontiguousarray(colors, dtype=np.float64),
+                                          np.ascontiguousarray(centers, dtype=np.float64))
     return _two_nearest(colors, centers, second=False)[0]
 
 
@@ -99,8 +109,38 @@ def _color_histogram(points, weights, bits):
     return sums[occupied] / cell_weight[occupied, None], cell_weight[occupied]
 
 
-def _lloyd(points, weights, centers, max_iter, fixed=0):
-    """Weighted K-means: Lloyd's iterations from these centres, with Hamerly's bounds (2010).
+@functools.cache
+def _kernels():
+    """The compiled kernels (module _kernels), or None where numba cannot be imported, or cannot cache
+    its compiled code (RuntimeError: neither beside the package nor in the user's cache directory is
+    writable, and compiling in every process would cost more than it saves): NumPy then does all the
+    work, only slower."""
+    try:
+        from . import _kernels
+    except (ImportError, RuntimeError):
+        return None
+    return _kernels
+
+
+def _lloyd(points, weights, centers, max_iter, fixed=0, compiled=None):
+    """Weighted K-means: Lloyd's iterations from these centres, with Hamerly's bounds (2010): compiled
+    (_kernels.lloyd) with compiled=True or, by default, when there are at least _KERNEL_WORK points x
+    centres; else in NumPy (_lloyd_numpy). Both give the labels of plain Lloyd iterations from the same
+    centres. Returns the centres (float64) and the labels."""
+    if compiled is None:
+        compiled = len(points) * len(centers) >= _KERNEL_WORK
+    kernels = _kernels() if compiled else None
+    if kernels is None:
+        return _lloyd_numpy(points, weights, centers, max_iter, fixed)
+    labels = np.zeros(len(points), dtype=np.intp)
+    centers = kernels.lloyd(np.ascontiguousarray(points, dtype=np.float64),
+                            np.ascontiguousarray(weights, dtype=np.float64),
+                            np.ascontiguousarray(centers, dtype=np.float64), max_iter, fixed, labels, False)
+    return centers, labels
+
+
+def _lloyd_numpy(points, weights, centers, max_iter, fixed=0):
+    """Weighted K-means: Lloyd's iterations from these centres, with Hamerly's bounds (2010), in NumPy.
 
     Hamerly's bounds skip the distance computations that cannot change a label: each point keeps an upper
     bound on the distance to its centre and a lower bound on the distance to any other; after the centres
@@ -187,13 +227,16 @@ def _fit_palette(points, weights, n_colors, seed, fixed=None):
     exact = len(points) <= _EXACT_LIMIT
     if exact or not levels:
         levels.append((np.asarray(points, dtype=np.float64), weights))
+    # worth loading numba (where it can be): then every level uses it
+    compiled = len(levels[-1][0]) * n_colors >= _KERNEL_WORK and _kernels() is not None
     rng = np.random.default_rng(seed)
     trials = 1 if n_colors > _MANY_COLORS else _TRIALS if len(levels) > 1 else _SMALL_TRIALS
-    starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng)]) for _ in range(trials)]
+    starts = [np.vstack([fixed, _kmeans_plusplus(*levels[0], free, fixed, rng, compiled)])
+              for _ in range(trials)]
     for depth, (level, level_weights) in enumerate(levels):   # coarse to fine
         iterations = (_COARSE_ITERATIONS if depth == 0
                       else _EXACT_ITERATIONS if exact and level is levels[-1][0] else _FINE_ITERATIONS)
-        fits = [_lloyd(level, level_weights, start, iterations, len(fixed)) for start in starts]
+        fits = [_lloyd(level, level_weights, start, iterations, len(fixed), compiled) for start in starts]
         if depth + 1 < len(levels) and len(levels[depth + 1][0]) <= _RANKING_CELLS:   # all go on together
             starts = [centers for centers, _ in fits]
         else:                                                                   # the best goes on
@@ -201,11 +244,12 @@ def _fit_palette(points, weights, n_colors, seed, fixed=None):
     return starts[0]
 
 
-def _kmeans_plusplus(points, weights, n_centers, fixed, rng):
+def _kmeans_plusplus(points, weights, n_centers, fixed, rng, compiled=False):
     """Greedy k-means++ starting centres of weighted points (Arthur and Vassilvitskii 2007, as scikit-learn
     runs it): each centre is the best of 2 + ln(k) candidates drawn with probability proportional to
-    weight x squared distance to the nearest centre so far (fixed centres count as chosen)."""
-    points = np.asarray(points, dtype=np.float64)
+    weight x squared distance to the nearest centre so far (fixed centres count as chosen). compiled=True
+    runs the loop in _kernels.plusplus."""
+    points = np.ascontiguousarray(points, dtype=np.float64)
     norms = np.einsum("ij,ij->i", points, points)
 
     def squared_distances(centers):   # (len(centers), N), by |x|^2 + |c|^2 - 2 x.c
@@ -219,6 +263,11 @@ def _kmeans_plusplus(points, weights, n_centers, fixed, rng):
         first = rng.choice(len(points), p=weights / weights.sum())
         nearest_squared = squared_distances(points[first:first + 1])[0]
     chosen = [] if len(fixed) else [first]
+    if compiled:   # the same draws, in the same order, as the loop below
+        uniforms = rng.uniform(size=(n_centers - len(chosen), trials))
+        chosen = _kernels().plusplus(points, np.ascontiguousarray(weights, dtype=np.float64),
+                                     np.ascontiguousarray(nearest_squared), uniforms,
+                                     chosen[0] if chosen else -1)
     while len(chosen) < n_centers:
         cumulative = np.cumsum(weights * nearest_squared)
         candidates = np.minimum(np.searchsorted(cumulative, rng.uniform(size=trials) * cumulative[-1]),

@@ -72,9 +72,8 @@ def _spectral_key(palette, adjacency):
     weights = adjacency + 0.5 * adjacency.mean() * np.exp(-distance2 / (2 * 20.0**2))
     np.fill_diagonal(weights, 0)
     laplacian = np.diag(weights.sum(axis=1)) - weights
-    from scipy.linalg import eigh  # loaded with scikit-learn already; here, as only this step needs it
-    with _threadpools().limit(limits=1):   # a 256 x 256 matrix: threads only add overhead
-        key = eigh(laplacian, subset_by_index=[1, 1], driver="evr")[1][:, 0]   # 3x faster than all vectors
+    with _threadpools().limit(limits=1):   # a 256 x 256 matrix: threads only add overhead (6 ms on one)
+        key = np.linalg.eigh(laplacian)[1][:, 1]   # NumPy's: scipy's import alone took 0.3 s of a process
     luma = colors[:, :3] @ (0.299, 0.587, 0.114)
     return key if key @ (luma - luma.mean()) >= 0 else -key   # a fixed sign: darker entries first
 

@@ -11,10 +11,12 @@ from ._read import _ICC_COLOR_SPACE, _cmyk_to_srgb, _rgb_profile
 # oxipng's effort, tuned with benchmarks/png_size.py: level 2 (the row filters tried quickly, the best
 # compressed by libdeflate at level 11) with filters None and Entropy: on those cases as small as level 2's
 # default four filters (None, Sub, Entropy, Bigrams), in 15 % less time; level 4 saves up to 2 % more in
-# 4 to 10 times the time. Above _FULL_EFFORT_PIXELS, level 1 and filter None only: on a 24-megapixel
-# photo at k = 16, 3.4 s of CPU time for a file 7 % smaller than pngquant's, where level 2 with filters
-# None and Entropy takes 7.4 s (11 % smaller still), too long beside pngquant's 12 to 18 s for all of it.
+# 4 to 10 times the time. Above _FULL_EFFORT_PIXELS, filter None and libdeflate at level 6, tried once:
+# on a 24-megapixel photo (benchmarks/compress_benchmark.py) 0.4 s of CPU time at k = 16 and at k = 256,
+# for files 0.91 and 0.71 times pngquant's; oxipng's level 1 (libdeflate 10) made them 0.78 and 0.64 times
+# but took 3.1 s, more than half of pngquant's whole run.
 _FULL_EFFORT_PIXELS = 1 << 22
+_BIG_DEFLATE_LEVEL = 6
 _TEXT_KEY_BYTES = 79       # a PNG text keyword is 1 to 79 Latin-1 bytes
 _PILLOW_PNG_MODES = {"1", "L", "LA", "I;16", "I;16B", "P", "RGB", "RGBA"}   # what Pillow writes as PNG
 _GRAY_MODES = {"1", "L", "LA", "I;16", "I;16B"}
@@ -168,7 +170,8 @@ def _indexed_png(palette, index, *, text=None, profile=None, counts=None):
         raw.add_icc_profile(profile)
     options = {"level": 2, "filter": [oxipng.RowFilter.NoOp, oxipng.RowFilter.Entropy]}
     if width * height > _FULL_EFFORT_PIXELS:
-        options = {"level": 1, "filter": [oxipng.RowFilter.NoOp]}
+        options = {"level": 2, "filter": [oxipng.RowFilter.NoOp],
+                   "deflate": oxipng.Deflaters.libdeflater(_BIG_DEFLATE_LEVEL)}
     # palette_reduction would re-sort the palette (often to a larger file) and write other colours' order
     try:
         return raw.create_optimized_png(palette_reduction=False, **options)

@@ -24,15 +24,19 @@ def plain_lloyd(points, weights, centers, fixed=0):
             centers[j] = (weights[mine, None] * points[mine]).sum(axis=0) / weights[mine].sum()
 
 
-@pytest.mark.parametrize("k, fixed", [(5, 0), (40, 0), (12, 1)])
-def test_lloyd_with_bounds_gives_what_plain_lloyd_gives(k, fixed):
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+@pytest.mark.parametrize("k, fixed, columns", [(5, 0, 3), (40, 0, 3), (12, 1, 4), (200, 0, 3)])
+def test_lloyd_with_bounds_gives_what_plain_lloyd_gives(k, fixed, columns, compiled):
     rng = np.random.default_rng(k)
-    points = np.vstack([rng.normal(center, 12, size=(150, 3)) for center in rng.uniform(30, 220, (8, 3))])
+    points = np.vstack([rng.normal(center, 12, size=(150, columns))
+                        for center in rng.uniform(30, 220, (8, columns))])
     weights = rng.integers(1, 20, size=len(points)).astype(float)
     start = points[rng.choice(len(points), k, replace=False)]
     expected_centers, expected_labels = plain_lloyd(points, weights, start, fixed)
-    centers, labels = _lloyd(points, weights, start, 1000, fixed)
-    assert np.array_equal(labels, expected_labels)
+    centers, labels = _lloyd(points, weights, start, 1000, fixed, compiled)
+    if compiled or k < 200:   # NumPy's float32 distances may break near-ties otherwise than float64
+        assert np.array_equal(labels, expected_labels)
+    assert np.mean(labels == expected_labels) > 0.99
     assert np.allclose(centers, expected_centers)
     assert np.array_equal(centers[:fixed], start[:fixed])
 

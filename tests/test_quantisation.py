@@ -259,12 +259,16 @@ def test_palette_image_refuses_an_index_past_the_palette_and_rounds_float_colour
     assert image.convert("RGB").getpixel((0, 0)) == (10, 21, 254)
 
 
-def test_counting_the_colours_of_a_big_image_takes_bounded_memory_and_counts_exactly():
-    """From _FULL_COUNT_PIXELS (4 MP) on, the colours are counted in histograms of an eighth of the codes
-    each; before, two of 128 MiB each (and a 64 MiB copy) were alive at once."""
+def test_counting_the_colours_of_a_big_image_takes_bounded_memory_and_counts_exactly(monkeypatch):
+    """From _FULL_COUNT_PIXELS (4 MP) on, without numba, the colours are counted in histograms of an eighth
+    of the codes each; before, two of 128 MiB each (and a 64 MiB copy) were alive at once. (The compiled
+    count, one table of 64 MiB, is compared with NumPy's in tests/test_big_images.py.)"""
     import tracemalloc
 
+    from colorquant import _kmeans
     from colorquant._colors import _FULL_COUNT_PIXELS, _count_colors
+
+    monkeypatch.setattr(_kmeans, "_kernels", lambda: None)   # NumPy's path, which tracemalloc sees
 
     rng = np.random.default_rng(0)
     colors = rng.integers(0, 1 << 32, size=50_000, dtype=np.uint32)   # alpha in the top byte: masked off
