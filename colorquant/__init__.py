@@ -32,10 +32,10 @@ The package is laid out by concern, one private module each, in the order a phot
 """
 from ._cli import main
 from ._kmeans import nearest
-from ._metrics import psnr
+from ._metrics import delta_e, psnr
 from ._png import png_bytes
 from ._quantize import compress_image, palette_image
 from ._read import load_rgb
 from ._version import __version__ as __version__
 
-__all__ = ["compress_image", "load_rgb", "main", "nearest", "palette_image", "png_bytes", "psnr"]
+__all__ = ["compress_image", "delta_e", "load_rgb", "main", "nearest", "palette_image", "png_bytes", "psnr"]
