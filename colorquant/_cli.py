@@ -11,13 +11,9 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from ._checks import _MAX_COLORS, _check_n_colors, _check_seed
-from ._metrics import psnr
-from ._png import png_bytes
-from ._quantize import compress_image
-from ._read import _pixels, _read_image
+from ._quantize import _Pixels, _quantize
+from ._read import _png_text, _read_image
 from ._version import __version__
 
 _EXIT_FAILED = 1        # a file could not be done
@@ -58,24 +54,6 @@ def _say(stream, text):
     """Print one line on stream, escaping what its encoding cannot show, whatever the locale."""
     encoding = getattr(stream, "encoding", None) or "utf-8"
     print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream, flush=True)
-
-
-def _result_color_count(result):
-    """How many distinct colours (RGBA, with the palette's alpha) a result of compress_image shows."""
-    if result.mode != "P":
-        rgba = np.ascontiguousarray(np.asarray(result.convert("RGBA")))
-        return len(np.unique(rgba.view("<u4")))
-    used = np.flatnonzero(np.bincount(np.asarray(result).ravel(), minlength=_MAX_COLORS))
-    palette = np.zeros((_MAX_COLORS, 4), dtype=np.uint8)
-    palette[:, 3] = 255
-    entries = np.array(result.getpalette("RGBA") or [], dtype=np.uint8).reshape(-1, 4)[:_MAX_COLORS]
-    palette[: len(entries)] = entries      # a palette with alpha (compress_image's) keeps its alpha here
-    transparency = result.info.get("transparency")
-    if isinstance(transparency, bytes):
-        palette[: len(transparency), 3] = np.frombuffer(transparency, dtype=np.uint8)[:_MAX_COLORS]
-    elif isinstance(transparency, int):
-        palette[transparency, 3] = 0
-    return len(np.unique(palette[used], axis=0))
 
 
 def _umask():
@@ -165,24 +143,19 @@ def _check_target(target, args, inputs):
         raise FileExistsError(f"output {_display(target)!r} exists; use --force to overwrite it")
 
 
-def _comparable(result, original):
-    """The result as an array with the original's channels (RGB, or RGBA when it has transparency)."""
-    return np.asarray(result.convert("RGBA" if original.shape[-1] == 4 else "RGB"))
-
-
-def _fewest_colors(image, original, args):
-    """The smallest k up to -k whose result reaches --min-psnr: (k, result, PSNR).
+def _fewest_colors(pixels, args):
+    """The smallest k up to -k whose result reaches --min-psnr: (k, result, PSNR), the result a _Quantized.
 
     k doubles from 1 until it reaches the target (or -k), then bisection between the last k that fell
     short and the first that reached it. The search keeps a k that reaches the target and a k - 1 that
     does not (k = 1 needs no k - 1), so the chosen k always has that property; that it is the smallest
     such k rests on PSNR rising with k, which holds in practice but is not guaranteed. The doubling
-    keeps the costly large k out of the search when a small one suffices. Raises _NotWritten when even
-    -k falls short.
+    keeps the costly large k out of the search when a small one suffices. The image's colours are
+    counted once, for every k. Raises _NotWritten when even -k falls short.
     """
     def attempt(n_colors):
-        result = compress_image(image, n_colors, seed=args.seed, dither=args.dither)
-        return result, psnr(original, _comparable(result, original))
+        result = _quantize(pixels, n_colors, args.seed, args.dither)
+        return result, result.psnr(pixels)
 
     low, high = 0, 1                 # low stands for a k that does not reach the target
     while True:
@@ -216,19 +189,21 @@ def _compress_file(file, args, inputs):
         if args.min_psnr is None:
             target = _output_path(file, args, args.colors)
             _check_target(target, args, inputs)
-    image, _ = _read_image(source)
-    original = _pixels(image, name)
+    image, name = _read_image(source)          # each input is read once; the flow goes on from its pixels
+    text = _png_text(image)                    # a PNG's title, author, copyright... travel with the copy
+    pixels = _Pixels.of(image, name)
+    del image
     if args.min_psnr is None:
         n_colors = args.colors
-        result = compress_image(image, n_colors, seed=args.seed, dither=args.dither)
-        quality = psnr(original, _comparable(result, original))
+        result = _quantize(pixels, n_colors, args.seed, args.dither)
+        quality = result.psnr(pixels)
     else:
-        n_colors, result, quality = _fewest_colors(image, original, args)
+        n_colors, result, quality = _fewest_colors(pixels, args)
         if not stdio:
             target = _output_path(file, args, n_colors)
             _check_target(target, args, inputs)
-    del image
-    png = png_bytes(result)
+    del pixels
+    png = result.png(text=text)
     if not stdio:
         size = os.stat(source).st_size
     if args.skip_if_larger and len(png) > size:
@@ -241,7 +216,7 @@ def _compress_file(file, args, inputs):
     else:
         _write_png(png, target, args.force)
     chosen = f"k {n_colors}, " if args.min_psnr is not None else ""
-    return (f"{'(stdout)' if stdio else _display(target)}: {chosen}{_result_color_count(result)} colours, "
+    return (f"{'(stdout)' if stdio else _display(target)}: {chosen}{result.color_count()} colours, "
             f"{len(png) / 1000:.1f} kB, PSNR {quality:.2f} dB, {time.perf_counter() - start:.2f} s")
 
 

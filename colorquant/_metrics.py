@@ -74,6 +74,28 @@ def psnr(original, compressed):
     return float(10 * np.log10(255 ** 2 * values / total))
 
 
+def _indexed_psnr(rgba, alpha, palette, index):
+    """psnr of the image palette[index] against uint8 RGBA pixels, block by block: no full copy of either.
+
+    rgba: the (H, W, 4) pixels as read; alpha: whether the image has transparency (then premultiplied
+    colours and alpha count, as psnr counts them; else RGB only). palette: (n, 3) or (n, 4) uint8.
+    """
+    entries = np.asarray(palette, dtype=np.float64)
+    if entries.shape[1] == 3:
+        entries = np.column_stack([entries, np.full(len(entries), 255.0)])
+    entries = _premultiplied_block(entries, 1.0, 0, len(entries), True) if alpha else entries[:, :3]
+    channels = 4 if alpha else 3
+    rows = max(1, _CHUNK // max(1, rgba[0].size))
+    total = 0.0
+    for start in range(0, len(rgba), rows):
+        block = _premultiplied_block(rgba[start:start + rows], 1.0, 0, rows, alpha)
+        diff = (block[..., :channels] - entries[index[start:start + rows]]).ravel()
+        total += float(diff @ diff)
+    if total == 0:
+        return float("inf")
+    return float(10 * np.log10(255 ** 2 * rgba.shape[0] * rgba.shape[1] * 3 / total))
+
+
 # --- delta_e: the mean CIEDE2000 colour difference ---------------------------------------------------
 
 _XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],    # linear sRGB to CIE XYZ, as scikit-image has it

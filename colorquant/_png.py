@@ -2,6 +2,7 @@
 import io
 
 import numpy as np
+from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from ._order import _index_counts
@@ -35,9 +36,12 @@ def _indexed(image):
     return palette, index
 
 
-def _drop_unused(palette, index):
-    """The palette without the entries no pixel uses, and the index renumbered; the order kept."""
-    used = _index_counts(index, len(palette)) > 0
+def _drop_unused(palette, index, counts=None):
+    """The palette without the entries no pixel uses, and the index renumbered; the order kept.
+
+    counts: how many pixels use each entry, when already known (else they are counted here).
+    """
+    used = (_index_counts(index, len(palette)) if counts is None else np.asarray(counts)) > 0
     if used.all():
         return palette, index
     position = np.cumsum(used, dtype=np.intp) - 1
@@ -124,18 +128,31 @@ def png_bytes(image, *, text=None):
     >>> written.mode, written.info["Title"], len(data) < 200
     ('P', 'a grey ramp, 4 colours', True)
     """
-    oxipng = _oxipng()
-    indexed = _indexed(image) if oxipng is not None else None
+    indexed = _indexed(image) if _oxipng() is not None else None
     if indexed is None:
         return _pillow_png(image, text)
+    return _indexed_png(*indexed, text=text, profile=_rgb_profile(image))
+
+
+def _indexed_png(palette, index, *, text=None, profile=None, counts=None):
+    """The palette PNG of a palette ((n, 3) RGB or (n, 4) RGBA uint8) and an (H, W) index: png_bytes's writer.
+
+    Unused entries are dropped (counts: how many pixels use each entry, when already known); profile: an
+    RGB ICC profile to store. Without pyoxipng, or should oxipng fail, Pillow writes the same pixels.
+    """
+    oxipng = _oxipng()
+    palette = np.asarray(palette, dtype=np.uint8)
+    if palette.shape[1] == 3:
+        palette = np.column_stack([palette, np.full(len(palette), 255, np.uint8)])
+    palette, index = _drop_unused(palette, index, counts)
+    if oxipng is None:
+        return _pillow_png(_p_image(palette, index, profile), text)
     chunks = _text_chunks(text)
-    palette, index = _drop_unused(*indexed)
     height, width = index.shape
     raw = oxipng.RawImage(np.ascontiguousarray(index, dtype=np.uint8).tobytes(), width, height,
                           color_type=oxipng.ColorType.indexed(palette.tolist()))
     for name, data in chunks:
         raw.add_png_chunk(name, data)
-    profile = _rgb_profile(image)
     if profile is not None:
         raw.add_icc_profile(profile)
     options = {"level": 2, "filter": [oxipng.RowFilter.NoOp, oxipng.RowFilter.Entropy]}
@@ -145,4 +162,14 @@ def png_bytes(image, *, text=None):
     try:
         return raw.create_optimized_png(palette_reduction=False, **options)
     except oxipng.PngError:   # not seen on any input; Pillow writes the same pixels, only less small
-        return _pillow_png(image, text)
+        return _pillow_png(_p_image(palette, index, profile), text)
+
+
+def _p_image(palette, index, profile=None):
+    """A P image of an (n, 4) RGBA uint8 palette and an (H, W) index, with an RGB ICC profile if given."""
+    height, width = index.shape
+    image = Image.frombytes("P", (width, height), np.ascontiguousarray(index, dtype=np.uint8).tobytes())
+    image.putpalette(np.ascontiguousarray(palette, dtype=np.uint8).tobytes(), rawmode="RGBA")
+    if profile is not None:
+        image.info["icc_profile"] = profile
+    return image

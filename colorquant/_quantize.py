@@ -1,4 +1,11 @@
-"""Quantisation: the palette fitted, every pixel mapped to an entry (or dithered), the result built."""
+"""Quantisation: the palette fitted, every pixel mapped to an entry (or dithered), the result built.
+
+One flow from pixels to file: `_Pixels` holds an image as read, its distinct colours counted once;
+`_quantize` gives a `_Quantized` (palette, index, colour profile), from which the P image, the PNG
+bytes, the PSNR and the colour count are each taken once. `compress_image` returns its P image; the
+command line uses it directly.
+"""
+import functools
 
 import numpy as np
 from PIL import Image
@@ -15,7 +22,9 @@ from ._colors import (
     _weighted_colors,
 )
 from ._kmeans import _fit_palette, _threadpools, nearest
-from ._order import _order_palette
+from ._metrics import _indexed_psnr
+from ._order import _index_counts, _order_palette
+from ._png import _indexed_png
 from ._read import _read_image, _rgb_profile, _rgba_pixels
 
 
@@ -87,10 +96,81 @@ def palette_image(palette, index, alpha=None):
     return result
 
 
-def _quantize_opaque(rgba, n_colors, seed, dither):
+class _Pixels:
+    """An image's pixels as read, with what every k needs computed once: its distinct colours and counts.
+
+    rgba: (H, W, 4) uint8; alpha: whether the image has transparency data (then PSNR counts alpha);
+    profile: its RGB ICC profile or None. --min-psnr quantizes the same _Pixels for several k.
+    """
+
+    def __init__(self, rgba, alpha, profile=None):
+        self.rgba, self.alpha, self.profile = rgba, bool(alpha), profile
+        self.transparent = self.alpha and bool(rgba[..., 3].min() < 255)
+
+    @classmethod
+    def of(cls, image, name):
+        """The _Pixels of an image as _read_image gives it (name: for messages)."""
+        return cls(*_rgba_pixels(image, name), _rgb_profile(image))
+
+    @functools.cached_property
+    def opaque_colors(self):
+        """(codes, distinct codes, their (N, 3) RGB colours, weights) of an opaque image."""
+        codes = _color_codes(self.rgba)
+        return (codes, *_weighted_colors(codes))
+
+    @functools.cached_property
+    def transparent_colors(self):
+        """(distinct RGBA colours (N, 4), weights, the (H*W,) index of each pixel's colour in them).
+
+        Every invisible pixel counts as transparent black (code 0, which sorts first).
+        """
+        codes = np.where(self.rgba[..., 3].reshape(-1) > 0, _color_codes(self.rgba), 0)
+        distinct, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+        del codes
+        inverse = inverse.reshape(-1).astype(np.uint32)   # kept for every k: half the size of intp
+        return _decode_colors(distinct, alpha=True), counts.astype(np.float64), inverse
+
+
+class _Quantized:
+    """compress_image's result before it is an image or a file: palette, index and colour profile.
+
+    palette: (n, 3) RGB or (n, 4) RGBA uint8 entries, in the order compress_image gives them; index:
+    (H, W) uint8; profile: an RGB ICC profile or None. The P image, the PNG bytes, the PSNR and the
+    colour count are each taken from it once.
+    """
+
+    def __init__(self, palette, index, profile=None):
+        self.palette, self.index, self.profile = palette, index, profile
+
+    @functools.cached_property
+    def counts(self):
+        """How many pixels use each palette entry."""
+        return _index_counts(self.index, len(self.palette))
+
+    def image(self):
+        """The result as a 'P' image (its profile in ``info["icc_profile"]``): what compress_image returns."""
+        result = palette_image(self.palette, self.index)
+        if self.profile is not None:
+            result.info["icc_profile"] = self.profile
+        return result
+
+    def png(self, text=None):
+        """The PNG file's bytes, as png_bytes(self.image(), text=text) gives them."""
+        return _indexed_png(self.palette, self.index, text=text, profile=self.profile, counts=self.counts)
+
+    def psnr(self, pixels):
+        """PSNR in dB of the result against the _Pixels it was made from, as psnr computes it."""
+        return _indexed_psnr(pixels.rgba, pixels.alpha, self.palette, self.index)
+
+    def color_count(self):
+        """How many distinct colours (RGBA: an entry's alpha counts) the result's pixels show."""
+        return len(np.unique(self.palette[self.counts > 0], axis=0))
+
+
+def _quantize_opaque(pixels, n_colors, seed, dither):
     """Palette ((n, 3) uint8) and (H, W) index of an opaque image, fitted to its RGB colours."""
-    codes = _color_codes(rgba)
-    distinct, colors, weights = _weighted_colors(codes)
+    rgba = pixels.rgba
+    codes, distinct, colors, weights = pixels.opaque_colors
     if len(colors) <= n_colors:            # few colours already: keep them exactly
         palette, color_to_index = colors, np.arange(len(colors))
         dither = False
@@ -104,7 +184,7 @@ def _quantize_opaque(rgba, n_colors, seed, dither):
     return palette, _index_image(codes, distinct, color_to_index, rgba.shape[:2])
 
 
-def _quantize_transparent(rgba, n_colors, seed, dither):
+def _quantize_transparent(pixels, n_colors, seed, dither):
     """Palette ((n, 4) uint8 RGBA) and (H, W) index of an image with transparency, as pngquant does it.
 
     Every invisible pixel becomes transparent black, so their colours do not count. With on/off alpha,
@@ -112,9 +192,8 @@ def _quantize_transparent(rgba, n_colors, seed, dither):
     K-means runs in premultiplied RGBA (colour times alpha / 255, and alpha), with a fully transparent
     entry held fixed when some pixels are invisible. The transparent entry counts towards n_colors.
     """
-    codes = np.where(rgba[..., 3].reshape(-1) > 0, _color_codes(rgba), 0)   # code 0: transparent black
-    distinct, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-    colors, weights = _decode_colors(distinct, alpha=True), counts.astype(np.float64)
+    rgba = pixels.rgba
+    colors, weights, inverse = pixels.transparent_colors
     clear = colors[0, 3] == 0             # some pixels are invisible: code 0 sorts first
     if len(colors) <= n_colors:           # few colours already: keep them exactly
         palette, color_to_index = colors, np.arange(len(colors))
@@ -136,6 +215,16 @@ def _quantize_transparent(rgba, n_colors, seed, dither):
     if dither and len(colors) > n_colors:
         index = _dither_premultiplied(rgba, palette)
     return palette, index
+
+
+def _quantize(pixels, n_colors, seed, dither):
+    """_Pixels quantized to at most n_colors (checked already) with this seed: a _Quantized, ordered."""
+    if pixels.transparent:
+        palette, index = _quantize_transparent(pixels, n_colors, seed, dither)
+    else:
+        palette, index = _quantize_opaque(pixels, n_colors, seed, dither)
+    palette, index = _order_palette(palette, index)
+    return _Quantized(palette, index, pixels.profile)
 
 
 def compress_image(source, n_colors=16, *, seed=0, dither=False):
@@ -217,16 +306,5 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False):
     """
     n_colors = _check_n_colors(n_colors)
     seed = _check_seed(seed)
-    image, name = _read_image(source)
-    profile = _rgb_profile(image)
-    rgba, has_alpha = _rgba_pixels(image, name)
-    del image
-    if has_alpha and rgba[..., 3].min() < 255:
-        palette, index = _quantize_transparent(rgba, n_colors, seed, dither)
-    else:
-        palette, index = _quantize_opaque(rgba, n_colors, seed, dither)
-    palette, index = _order_palette(palette, index)
-    result = palette_image(palette, index)
-    if profile is not None:
-        result.info["icc_profile"] = profile
-    return result
+    pixels = _Pixels.of(*_read_image(source))
+    return _quantize(pixels, n_colors, seed, dither).image()

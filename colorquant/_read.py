@@ -122,10 +122,11 @@ def _rgb_profile(image):
     return None
 
 
-def _pixels(image, name):
-    """The image's pixels as a uint8 array: (H, W, 4) RGBA when it has transparency, else (H, W, 3) RGB."""
-    rgba, has_alpha = _rgba_pixels(image, name)
-    return rgba if has_alpha else np.ascontiguousarray(rgba[..., :3])
+def _png_text(image):
+    """A PNG file's text chunks (tEXt, zTXt, iTXt: title, author, copyright, source...) as a dict; else {}."""
+    if image.format != "PNG":
+        return {}
+    return dict(getattr(image, "text", None) or {})
 
 
 def load_rgb(source):

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, PngImagePlugin
 
 import colorquant
 import colorquant._cli
 import colorquant._png
+import colorquant._quantize
 from colorquant import compress_image, main, png_bytes, psnr
 from pictures import (
     animated_gif_bytes,
@@ -242,14 +243,14 @@ def test_bad_files_are_reported_with_kind_and_message_and_the_others_are_done(tm
 
 def test_an_unexpected_error_ends_that_file_only(tmp_path, photo, capsys, monkeypatch):
     Image.fromarray(photo_like(seed=2)).save(tmp_path / "second.png")
-    real = colorquant.compress_image
+    real = colorquant._cli._quantize
 
-    def fails_on_the_first(image, *args, **kwargs):
-        if image.size == (64, 40):
+    def fails_on_the_first(pixels, *args, **kwargs):
+        if pixels.rgba.shape[:2] == (40, 64):
             raise RuntimeError("something unforeseen")
-        return real(image, *args, **kwargs)
+        return real(pixels, *args, **kwargs)
 
-    monkeypatch.setattr(colorquant._cli, "compress_image", fails_on_the_first)
+    monkeypatch.setattr(colorquant._cli, "_quantize", fails_on_the_first)
     status, out, err = run(capsys, "photo.png", "second.png")
     assert status == 1
     assert err == ["[1/2] photo.png: error: RuntimeError: something unforeseen"]
@@ -314,11 +315,13 @@ def test_every_legal_output_name_works_and_a_too_long_one_is_an_error_naming_it(
 def test_an_output_that_appears_while_compressing_is_not_overwritten(tmp_path, photo, capsys, monkeypatch):
     output = tmp_path / "photo_k16.png"
 
-    def another_run_writes_first(image, **kwargs):
-        output.write_bytes(b"written by another run meanwhile")
-        return png_bytes(image, **kwargs)
+    real = colorquant._quantize._Quantized.png
 
-    monkeypatch.setattr(colorquant._cli, "png_bytes", another_run_writes_first)
+    def another_run_writes_first(result, **kwargs):
+        output.write_bytes(b"written by another run meanwhile")
+        return real(result, **kwargs)
+
+    monkeypatch.setattr(colorquant._quantize._Quantized, "png", another_run_writes_first)
     status, out, err = run(capsys, photo)
     assert (status, out) == (1, [])
     assert err == [(f"[1/1] {photo}: error: FileExistsError: output '{output}' appeared while it was "
@@ -475,6 +478,102 @@ def test_min_psnr_out_of_reach_of_k_writes_nothing_and_exits_99(tmp_path, photo,
     assert err == [(f"[1/1] {photo}: even -k 4 gives PSNR {expected:.2f} dB, below --min-psnr 60 dB; "
                     "nothing written")]
     assert files_in(tmp_path) == ["photo.png"]
+
+
+# --- one flow: each input read once, its colours counted once, no P image parsed again ---------------
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How often the command line reads an image, counts its colours and builds or parses a P image."""
+    calls = {"read": 0, "count": 0, "P image": 0, "parse": 0}
+
+    def counting(key, function):
+        def wrapper(*args, **kwargs):
+            calls[key] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(colorquant._cli, "_read_image", counting("read", colorquant._cli._read_image))
+    monkeypatch.setattr(colorquant._quantize, "_color_codes",
+                        counting("count", colorquant._quantize._color_codes))
+    monkeypatch.setattr(colorquant._quantize, "palette_image",
+                        counting("P image", colorquant._quantize.palette_image))
+    monkeypatch.setattr(colorquant._png, "_indexed", counting("parse", colorquant._png._indexed))
+    return calls
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+@pytest.mark.parametrize("args", [["-k", 8], ["--min-psnr", 24], ["--min-psnr", 24, "--dither"]])
+def test_each_input_is_read_once_and_its_colours_counted_once_for_every_k(tmp_path, photo, capsys,
+                                                                           counted, args, alpha):
+    pixels = with_alpha(photo_like(64, 40)) if alpha else photo_like(64, 40)
+    Image.fromarray(pixels).save(tmp_path / "picture.png")
+    status, (line,), _ = run(capsys, *args, "picture.png")
+    k = int(REPORT.match(line).group(4) or 8)
+    assert status == 0 and k > 2        # --min-psnr tried several k
+    assert counted == {"read": 1, "count": 1, "P image": 0, "parse": 0}
+    dither = "--dither" in args
+    written = (tmp_path / f"picture_k{k}.png").read_bytes()
+    assert written == png_bytes(compress_image(tmp_path / "picture.png", k, seed=0, dither=dither))
+
+
+def test_the_private_result_gives_what_compress_image_and_png_bytes_give(tmp_path):
+    from colorquant._quantize import _Pixels, _quantize
+    from colorquant._read import _read_image
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for pixels, dither in [(photo_like(), False), (with_alpha(photo_like()), False), (photo_like(), True)]:
+        Image.fromarray(pixels).save(tmp_path / "in.png", icc_profile=profile)
+        result = _quantize(_Pixels.of(*_read_image(tmp_path / "in.png")), 12, 0, dither)
+        image = compress_image(tmp_path / "in.png", 12, seed=0, dither=dither)
+        assert same_image(result.image(), image) and result.image().info == image.info
+        assert result.png(text={"Title": "t"}) == png_bytes(image, text={"Title": "t"})
+        assert result.psnr(_Pixels.of(*_read_image(tmp_path / "in.png"))) == pytest.approx(
+            psnr(pixels, np.asarray(image.convert("RGBA" if pixels.shape[-1] == 4 else "RGB"))), abs=1e-9)
+        rgba = np.asarray(image.convert("RGBA")).reshape(-1, 4)
+        assert result.color_count() == len(np.unique(rgba, axis=0))
+
+
+# --- text chunks travel with the copy ----------------------------------------------------------------
+
+CREDIT = {"Title": "Tulips, a changed version", "Author": "Dan Kamminga",
+          "Copyright": "CC BY 2.0, https://creativecommons.org/licenses/by/2.0/",
+          "Source": "https://www.flickr.com/photos/dankamminga/11746080/", "Comment": "Łódź, 東京"}
+
+
+def saved_with_text(path, pixels, text):
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value, zip=key == "Comment")    # tEXt, and a compressed iTXt
+    Image.fromarray(pixels).save(path, pnginfo=info)
+
+
+@pytest.mark.parametrize("args", [["-k", 8], ["--min-psnr", 20]])
+def test_a_png_inputs_text_chunks_are_kept(tmp_path, photo, capsys, args):
+    saved_with_text(tmp_path / "credited.png", photo_like(), CREDIT)
+    status, (line,), _ = run(capsys, *args, "credited.png")
+    output = REPORT.match(line).group(3)
+    with Image.open(output) as written:
+        assert status == 0 and written.text == CREDIT
+
+
+def test_the_readme_image_keeps_its_credit(tmp_path, capsys):
+    readme_image = Path(__file__).parent.parent / "images" / "tulips_k16.png"
+    with Image.open(readme_image) as original:
+        credit = original.text
+    assert "CC BY 2.0" in credit["Copyright"]
+    assert run(capsys, "-k", 8, "--out-dir", tmp_path, readme_image)[0] == 0
+    with Image.open(tmp_path / "tulips_k16_k8.png") as written:
+        assert written.text == credit
+
+
+def test_text_chunks_of_a_png_on_stdin_are_kept(tmp_path, capsysbinary, monkeypatch):
+    saved_with_text(tmp_path / "credited.png", with_alpha(photo_like()), CREDIT)
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO((tmp_path / "credited.png")
+                                                                               .read_bytes())))
+    assert main(["-k", "8", "-"]) == 0
+    with Image.open(io.BytesIO(capsysbinary.readouterr().out)) as written:
+        assert written.text == CREDIT
 
 
 # --- --skip-if-larger --------------------------------------------------------------------------------

@@ -243,3 +243,22 @@ def test_order_palette_puts_frequent_neighbours_together():
     new_index = _order_palette(random_palette(4), index)[1]
     steps = np.abs(np.diff(new_index.astype(int), axis=1))
     assert set(np.unique(steps)) == {0, 1}
+
+
+@pytest.mark.parametrize("oxipng", [True, False])
+def test_the_private_writer_of_palette_and_index_matches_png_bytes(monkeypatch, oxipng):
+    """_indexed_png, which png_bytes and the command line share, from an RGB palette (opaque) or RGBA."""
+    if not oxipng:
+        monkeypatch.setattr(colorquant._png, "_oxipng", lambda: None)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for palette in (random_palette(6)[:, :3], random_palette(6, np.array([0, 80, 255, 255, 255, 255]))):
+        index = smooth_index(5)            # entry 5 unused: dropped
+        data = colorquant._png._indexed_png(palette, index, text={"Title": "t"}, profile=profile)
+        image = palette_picture(palette, index)
+        image.info["icc_profile"] = profile
+        written = decoded(data)
+        assert np.array_equal(rgba(written), rgba(image))
+        assert written.info["icc_profile"] == profile and written.info["Title"] == "t"
+        assert len(written.getpalette()) == 3 * 5
+        if oxipng:
+            assert data == png_bytes(image, text={"Title": "t"})
