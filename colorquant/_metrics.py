@@ -102,7 +102,7 @@ _XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],    # linear sRGB to CI
                           [0.212671, 0.715160, 0.072169],
                           [0.019334, 0.119193, 0.950227]])
 _WHITE_D65 = np.array([0.95047, 1.0, 1.08883])              # D65, 2-degree observer
-_SAMPLE_PIXELS = 1 << 20                                    # the most pixels _sampled_delta_e measures
+_SAMPLE_PIXELS = 1 << 20                                    # the most pixels _sample gives
 
 
 def _cielab(rgb):
@@ -166,13 +166,11 @@ def _shown_rgb(rows):
     return rows if rows.shape[1] == 3 else rows[:, :3] * (rows[:, 3:] / 255)
 
 
-def _sampled_delta_e(original, compressed):
-    """delta_e of two (H, W, C) uint8 images on a fixed sample of at most 2**20 pixels (evenly spaced)."""
-    first, second = original.reshape(-1, original.shape[-1]), compressed.reshape(-1, compressed.shape[-1])
-    if len(first) > _SAMPLE_PIXELS:
-        chosen = np.linspace(0, len(first) - 1, _SAMPLE_PIXELS).astype(np.intp)
-        first, second = first[chosen], second[chosen]
-    return _weighted_delta_e(_shown_rgb(first), _shown_rgb(second))
+def _sample(n_pixels):
+    """The fixed sample of pixels a dithered result's delta_e is measured on: all, or 2**20 evenly spaced."""
+    if n_pixels <= _SAMPLE_PIXELS:
+        return np.arange(n_pixels)
+    return np.linspace(0, n_pixels - 1, _SAMPLE_PIXELS).astype(np.intp)
 
 
 def delta_e(original, compressed):
