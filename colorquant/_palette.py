@@ -7,6 +7,7 @@ in both spaces a pixel weighs by its alpha, invisible pixels all meet at (0, 0, 
 on the same 0..255 scale as the colour.
 """
 import numbers
+import os
 
 import numpy as np
 from PIL import Image
@@ -14,6 +15,7 @@ from PIL import Image
 from ._colors import _decode_colors, _premultiply, _unpremultiply
 from ._kmeans import _fit_palette, _threadpools, nearest
 from ._oklab import _from_points, _to_points
+from ._read import _read_image
 
 SPACES = ("rgb", "oklab")
 _SNAP_ITERATIONS = 10      # constrained Lloyd iterations after snapping entries to alpha 255 (they converge
@@ -170,10 +172,14 @@ def _transparent_palette(colors, weights, n_colors, seed, space):
 def _read_palette(palette, name="palette"):
     """A given palette as (n, 3) RGB or (n, 4) RGBA uint8 rows, 1 <= n <= 256.
 
-    palette: an array of RGB or RGBA rows (uint8, or ints from 0 to 255), or a PIL image: a 'P' image's
+    palette: an array of RGB or RGBA rows (uint8, or ints from 0 to 255), or an image (a PIL image, a path
+    or a binary file object of an image file): a 'P' image's
     palette in its order (with its alpha when it has any), otherwise the image's distinct colours (RGB, or
     RGBA when some have alpha below 255) in the order of their codes (red, then green, then blue fastest).
     """
+    if isinstance(palette, str | os.PathLike) or hasattr(palette, "read"):   # an image file
+        palette, read_name = _read_image(palette)
+        name = f"palette {read_name!r}" if name == "palette" else name
     if isinstance(palette, Image.Image):
         if palette.mode == "P":
             rows = np.array(palette.getpalette("RGBA") or [], dtype=np.uint8).reshape(-1, 4)
