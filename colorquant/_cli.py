@@ -387,7 +387,7 @@ def _parse_args(argv):
                         help="write nothing when the PNG would be larger than the input file (exit 98)")
     parser.add_argument("--seed", type=_int_in_range(0, "2**32 - 1", _check_seed), default=0, metavar="S",
                         help="random seed, 0 to 2**32 - 1 (default: 0): the same seed gives the same file")
-    parser.add_argument("--dither", type=_strength, default=0.0, metavar="=LEVEL",
+    parser.add_argument("--dither", type=_strength, default=0.0, metavar="[=LEVEL]",
                         help="Floyd-Steinberg dithering onto the palette; --dither=LEVEL sets its strength "
                              "from 0 (none) to 1 (full, what --dither alone means), as pngquant's --floyd")
     parser.add_argument("--space", choices=SPACES, default="rgb",

@@ -197,6 +197,8 @@ def _read_palette(palette, name="palette"):
             rows = rows[:, :3]
     else:
         array = np.asarray(palette)
+        if array.size == 0:
+            raise ValueError(f"{name} must have 1 to 256 colours, got 0")
         if array.ndim != 2 or array.shape[1] not in (3, 4) or not (np.issubdtype(array.dtype, np.integer)
                                                                  or array.dtype == bool):
             raise ValueError(f"{name} must be (n, 3) RGB or (n, 4) RGBA rows of ints from 0 to 255, "
