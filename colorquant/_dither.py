@@ -4,8 +4,8 @@ Each pixel, in serpentine order (rows alternately left to right and right to lef
 the palette entry nearest to its colour plus the error carried to it; the error of that choice, times the
 strength, goes on to the unvisited neighbours with Floyd and Steinberg's weights (7/16 ahead, 3/16, 5/16 and
 1/16 on the next row). The error is diffused in the space the palette was fitted in: sRGB values, or Oklab
-scaled into the 0..255 box (colorquant._oklab), premultiplied by alpha with alpha as a fourth channel when
-the image has transparency. Fully transparent pixels take the transparent entry and pass no error on; opaque
+(a and b doubled) in the 0..255 box (colorquant._oklab), premultiplied by alpha with alpha as a fourth
+channel when the image has transparency. Fully transparent pixels take the transparent entry and pass no error on; opaque
 pixels take an opaque entry when the palette has one.
 """
 import numba
@@ -22,9 +22,9 @@ def _target(rgba, y, x, oklab, alpha, linear, to_lms, to_lab, offset, scale):
         long = np.cbrt(to_lms[0, 0] * red + to_lms[0, 1] * green + to_lms[0, 2] * blue)
         medium = np.cbrt(to_lms[1, 0] * red + to_lms[1, 1] * green + to_lms[1, 2] * blue)
         short = np.cbrt(to_lms[2, 0] * red + to_lms[2, 1] * green + to_lms[2, 2] * blue)
-        v0 = (to_lab[0, 0] * long + to_lab[0, 1] * medium + to_lab[0, 2] * short + offset[0]) * scale
-        v1 = (to_lab[1, 0] * long + to_lab[1, 1] * medium + to_lab[1, 2] * short + offset[1]) * scale
-        v2 = (to_lab[2, 0] * long + to_lab[2, 1] * medium + to_lab[2, 2] * short + offset[2]) * scale
+        v0 = (to_lab[0, 0] * long + to_lab[0, 1] * medium + to_lab[0, 2] * short + offset[0]) * scale[0]
+        v1 = (to_lab[1, 0] * long + to_lab[1, 1] * medium + to_lab[1, 2] * short + offset[1]) * scale[1]
+        v2 = (to_lab[2, 0] * long + to_lab[2, 1] * medium + to_lab[2, 2] * short + offset[2]) * scale[2]
     else:
         v0, v1, v2 = float(rgba[y, x, 0]), float(rgba[y, x, 1]), float(rgba[y, x, 2])
     if not alpha:
@@ -117,7 +117,7 @@ def _diffuse(rgba, palette, gaps, order, opaque_entry, strength, oklab, alpha, c
 def _dither_index(rgba, palette_points, strength, *, oklab, opaque_entry=None, clear_entry=-1):
     """The (H, W) uint8 palette index of every pixel of rgba ((H, W, 4) uint8), dithered with this strength.
 
-    palette_points: the (k, 3) or (k, 4) entries as the fit's points (sRGB, or scaled Oklab; premultiplied
+    palette_points: the (k, 3) or (k, 4) entries as the fit's points (sRGB, or Oklab in the box; premultiplied
     with alpha as a fourth column when it has 4 columns). opaque_entry: which entries have alpha 255 (opaque
     pixels take only those); clear_entry: the index of the fully transparent entry, or -1.
     """

@@ -1,7 +1,8 @@
 """The palette in a colour space: fitted (sRGB or Oklab), snapped (opaque stays opaque), given, and mapped.
 
 Points: K-means and the nearest-entry search work on points. In the space "rgb" a colour's point is its
-sRGB values; in "oklab", its Oklab coordinates scaled into the 0..255 box (colorquant._oklab). With
+sRGB values; in "oklab", its Oklab coordinates with a and b doubled (Ottosson's ΔEOK2), shifted and
+scaled into the 0..255 box (colorquant._oklab). With
 transparency a point has four coordinates: those three times alpha / 255 (premultiplied), and alpha. So
 in both spaces a pixel weighs by its alpha, invisible pixels all meet at (0, 0, 0, 0), and alpha counts
 on the same 0..255 scale as the colour.
