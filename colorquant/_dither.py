@@ -5,8 +5,8 @@ the palette entry nearest to its colour plus the error carried to it; the error 
 strength, goes on to the unvisited neighbours with Floyd and Steinberg's weights (7/16 ahead, 3/16, 5/16 and
 1/16 on the next row). The error is diffused in the space the palette was fitted in: sRGB values, or Oklab
 (a and b doubled) in the 0..255 box (colorquant._oklab), premultiplied by alpha with alpha as a fourth
-channel when the image has transparency. Fully transparent pixels take the transparent entry and pass no error on; opaque
-pixels take an opaque entry when the palette has one.
+channel when the image has transparency. Fully transparent pixels take the transparent entry and pass no
+error on; opaque pixels take an opaque entry when the palette has one.
 """
 import numba
 import numpy as np
