@@ -46,17 +46,23 @@ def _gamma(linear):
 _LINEAR_TABLE = _linear(np.arange(256))   # the 256 uint8 values as linear light: a lookup, not a power
 
 
+def _times(values, matrix):
+    """(..., 3) values times a 3 x 3 matrix (each row matrix @ value), elementwise: a BLAS product of a
+    tall (N, 3) array mostly waits on threads (20 to 40 ms for 90 000 colours, against 1 ms)."""
+    return values[..., 0:1] * matrix[:, 0] + values[..., 1:2] * matrix[:, 1] + values[..., 2:3] * matrix[:, 2]
+
+
 def srgb_to_oklab(rgb):
     """(..., 3) sRGB colours (uint8, or floats in 0..255) as (..., 3) float64 Oklab (L in 0..1)."""
     rgb = np.asarray(rgb)
     linear = _LINEAR_TABLE[rgb] if rgb.dtype == np.uint8 else _linear(rgb)
-    return np.cbrt(linear @ _RGB_TO_LMS.T) @ _LMS_TO_LAB.T
+    return _times(np.cbrt(_times(linear, _RGB_TO_LMS)), _LMS_TO_LAB)
 
 
 def oklab_to_srgb(lab):
     """(..., 3) Oklab colours as (..., 3) sRGB floats in 0..255 (out of gamut: clipped; not rounded)."""
-    lms = (np.asarray(lab, dtype=np.float64) @ _LAB_TO_LMS.T) ** 3
-    return _gamma(lms @ _LMS_TO_RGB.T)
+    lms = _times(np.asarray(lab, dtype=np.float64), _LAB_TO_LMS) ** 3
+    return _gamma(_times(lms, _LMS_TO_RGB))
 
 
 def _to_points(rgb):

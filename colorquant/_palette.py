@@ -79,19 +79,22 @@ def _with_alpha(colors):
     return colors if colors.shape[1] == 4 else np.column_stack([colors, np.full(len(colors), 255, np.uint8)])
 
 
-def _map_colors(colors, palette, space):
+def _map_colors(colors, palette, space, points=None):
     """The palette index of each colour: its nearest entry in this space, opaque colours on opaque entries.
 
     colors: (N, 3) or (N, 4) uint8; palette: (n, 3) or (n, 4) uint8. When either has alpha, the search runs
     on premultiplied points and a colour with alpha 255 takes the nearest entry with alpha 255 (when the
     palette has one); a fully transparent colour lands on a fully transparent entry, all of whose points are
-    (0, 0, 0, 0) (the first such entry: nearest returns the first of equals).
+    (0, 0, 0, 0) (the first such entry: nearest returns the first of equals). points: the colours' points
+    when known already (with the colours' own number of columns).
     """
     colors, palette = np.asarray(colors), np.asarray(palette)
     if colors.shape[1] == palette.shape[1] == 3:
-        return nearest(_points(colors, space), _points(palette, space))
+        return nearest(_points(colors, space) if points is None else points, _points(palette, space))
+    if points is None or colors.shape[1] == 3:
+        points = _points(_with_alpha(colors), space)
     colors, palette = _with_alpha(colors), _with_alpha(palette)
-    points, entry_points = _points(colors, space), _points(palette, space)
+    entry_points = _points(palette, space)
     index = nearest(points, entry_points)
     opaque_entries = np.flatnonzero(palette[:, 3] == 255)
     opaque = colors[:, 3] == 255
@@ -102,8 +105,9 @@ def _map_colors(colors, palette, space):
 
 def _opaque_palette(colors, weights, n_colors, seed, space):
     """Palette ((n, 3) uint8) fitted to distinct opaque colours, and each colour's entry."""
-    palette = _entries(_fit(_points(colors, space), weights, n_colors, seed), space)
-    return palette, _map_colors(colors, palette, space)
+    points = _points(colors, space)
+    palette = _entries(_fit(points, weights, n_colors, seed), space)
+    return palette, _map_colors(colors, palette, space, points)
 
 
 def _snap_opaque(points, weights, opaque, centres, n_fixed):
@@ -167,7 +171,7 @@ def _transparent_palette(colors, weights, n_colors, seed, space):
         centres, flags = _snap_opaque(points, weights, opaque, centres, 0 if fixed is None else 1)
     palette = _entries(centres, space)
     palette[flags, 3] = 255
-    return palette, _map_colors(colors, palette, space)
+    return palette, _map_colors(colors, palette, space, points)
 
 
 def _read_palette(palette, name="palette"):
