@@ -33,7 +33,8 @@ The package is laid out by concern, one private module each, in the order a phot
 - ``_metrics`` : `psnr` and `delta_e`;
 - ``_cli`` : the command line::
 
-    colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither]
+    colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither[=LEVEL]]
+               [--space rgb|oklab] [--shared | --palette FILE] [-v]
                [-o OUT | --out-dir DIR] [--force] FILE... | -
 """
 from ._cli import main

@@ -139,6 +139,49 @@ def _diffuse(rgba, palette, gaps, order, opaque_entry, strength, oklab, alpha, c
         below[:] = 0.0
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _diffuse_opaque(rgba, palette, gaps, order, strength, oklab, linear, to_lms, to_lab, offset, scale,
+                    index):
+    """_diffuse for an opaque image (no alpha channel in the points): three channels, no alpha tests."""
+    height, width = rgba.shape[0], rgba.shape[1]
+    n_entries = palette.shape[0]
+    p0, p1, p2 = palette[:, 0].copy(), palette[:, 1].copy(), palette[:, 2].copy()
+    no_opaque = np.zeros(n_entries, dtype=np.bool_)
+    distances = np.empty(n_entries)
+    here = np.zeros((width + 2, 4))
+    below = np.zeros((width + 2, 4))
+    guess = 0
+    for y in range(height):
+        forward = y % 2 == 0
+        ahead = 1 if forward else -1
+        for step in range(width):
+            x = step if forward else width - 1 - step
+            v0, v1, v2, _ = _target(rgba, y, x, oklab, False, linear, to_lms, to_lab, offset, scale)
+            v0 = min(max(v0 + here[x + 1, 0], 0.0), 255.0)
+            v1 = min(max(v1 + here[x + 1, 1], 0.0), 255.0)
+            v2 = min(max(v2 + here[x + 1, 2], 0.0), 255.0)
+            if n_entries <= _BRUTE_FORCE:
+                for entry in range(n_entries):
+                    d0, d1, d2 = v0 - p0[entry], v1 - p1[entry], v2 - p2[entry]
+                    distances[entry] = d0 * d0 + d1 * d1 + d2 * d2
+                best, best_squared = 0, distances[0]
+                for entry in range(1, n_entries):
+                    if distances[entry] < best_squared:
+                        best, best_squared = entry, distances[entry]
+            else:
+                best = _search(v0, v1, v2, 0.0, palette, gaps, order, no_opaque, False, guess)
+            index[y, x] = guess = best
+            e0 = (v0 - p0[best]) * strength
+            e1 = (v1 - p1[best]) * strength
+            e2 = (v2 - p2[best]) * strength
+            _spread(here, x + 1 + ahead, 7 / 16, e0, e1, e2, 0.0)
+            _spread(below, x + 1 - ahead, 3 / 16, e0, e1, e2, 0.0)
+            _spread(below, x + 1, 5 / 16, e0, e1, e2, 0.0)
+            _spread(below, x + 1 + ahead, 1 / 16, e0, e1, e2, 0.0)
+        here, below = below, here
+        below[:] = 0.0
+
+
 def _dither_index(rgba, palette_points, strength, *, oklab, opaque_entry=None, clear_entry=-1):
     """The (H, W) uint8 palette index of every pixel of rgba ((H, W, 4) uint8), dithered with this strength.
 
@@ -157,6 +200,10 @@ def _dither_index(rgba, palette_points, strength, *, oklab, opaque_entry=None, c
     if opaque_entry is None:
         opaque_entry = np.zeros(len(palette_points), dtype=np.bool_)
     index = np.empty(rgba.shape[:2], dtype=np.uint8)
+    if not alpha:
+        _diffuse_opaque(np.ascontiguousarray(rgba), palette, gaps, order, float(strength), bool(oklab),
+                        _LINEAR_TABLE, _RGB_TO_LMS, _LMS_TO_LAB, _OFFSET, _SCALE, index)
+        return index
     _diffuse(np.ascontiguousarray(rgba), palette, gaps, order, np.asarray(opaque_entry, dtype=np.bool_),
              float(strength), bool(oklab), alpha, int(clear_entry), _LINEAR_TABLE, _RGB_TO_LMS, _LMS_TO_LAB,
              _OFFSET, _SCALE, index)
