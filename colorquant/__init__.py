@@ -35,7 +35,7 @@ The package is laid out by concern, one private module each, in the order a phot
 
     colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither[=LEVEL]]
                [--space rgb|oklab] [--shared | --palette FILE] [-v]
-               [-o OUT | --out-dir DIR] [--force] FILE... | -
+               [-o OUT | --out-dir DIR] [--force] [--strip] FILE... | -
 """
 from ._cli import main
 from ._kmeans import nearest

@@ -1,11 +1,12 @@
 """The command line ``colorquant``, modelled on pngquant."""
 import argparse
+import errno
 import io
 import math
 import os
+import secrets
 import signal
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -23,6 +24,7 @@ _EXIT_QUALITY = 99      # --min-psnr was not reached even with -k colours (pngqu
 _STDIO = "-"            # the input that reads stdin and writes the PNG to stdout
 _STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 _TEMPORARY = (".colorquant-", ".tmp")   # a short temporary name: any legal output name still works
+_TEMPORARY_ATTEMPTS = 100   # random temporary names tried before giving up, as tempfile.mkstemp does
 
 
 class _Stopped(BaseException):
@@ -57,13 +59,6 @@ def _say(stream, text):
     print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream, flush=True)
 
 
-def _umask():
-    """The process's umask (read by setting it and setting it back)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
 def _publish(temporary, target, force):
     """Give the finished temporary file its name; without force, never replace a file that exists."""
     if force:
@@ -88,6 +83,23 @@ def _publish(temporary, target, force):
     os.unlink(temporary)
 
 
+def _create_temporary(folder):
+    """A new temporary file in folder, opened for writing: (descriptor, path).
+
+    Created with mode 0o666, which the system narrows by the umask, as for any new file (mkstemp's files
+    are 0o600); the umask is never read nor changed, so a threaded program calling main sees no change.
+    """
+    prefix, suffix = _TEMPORARY
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_TEMPORARY_ATTEMPTS):
+        path = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no free temporary file name in {_display(folder)!r}")
+
+
 def _write_png(data, target, force):
     """Write the PNG bytes at target through a temporary file in the same folder: never a half-written PNG.
 
@@ -95,14 +107,12 @@ def _write_png(data, target, force):
     """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        prefix, suffix = _TEMPORARY
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
+        descriptor, temporary = _create_temporary(target.parent)
     except OSError as error:
         raise OSError(f"cannot write output {_display(target)!r}: {error.strerror or error}") from error
     try:
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
-        os.chmod(temporary, 0o666 & ~_umask())   # a new file's usual permissions, not mkstemp's 0600
         _publish(temporary, target, force)
     except FileExistsError:
         Path(temporary).unlink(missing_ok=True)
@@ -124,17 +134,39 @@ def _output_path(source, args, n_colors):
     return folder / f"{source.stem}_k{n_colors}.png"
 
 
-def _same_file(a, b):
-    """Whether two paths name the same file (also through links), or would once written."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
+def _resolved(path):
+    """A path's canonical form: absolute, links followed, case folded where the file system ignores case."""
+    return os.path.normcase(os.path.realpath(path))
+
+
+class _Inputs:
+    """The files of a run, gathered once, so that telling whether an output is one of them costs the same
+    in a batch of thousands as in a batch of one: by file identity (device and inode, which also sees
+    hard links) and by canonical path (for a file that does not exist yet)."""
+
+    def __init__(self, files):
+        self.identities, self.paths = set(), set()
+        for file in files:
+            self.paths.add(_resolved(file))
+            try:
+                status = os.stat(file)
+            except OSError:
+                continue
+            self.identities.add((status.st_dev, status.st_ino))
+
+    def __contains__(self, path):
+        try:
+            status = os.stat(path)
+        except OSError:
+            status = None
+        if status is not None and (status.st_dev, status.st_ino) in self.identities:
+            return True
+        return _resolved(path) in self.paths
 
 
 def _check_target(target, args, inputs):
-    """Refuse an output that is an input, or that exists without --force."""
-    if any(_same_file(target, other) for other in inputs):
+    """Refuse an output that is an input (inputs: an _Inputs), or that exists without --force."""
+    if target in inputs:
         raise OSError(f"output {_display(target)!r} is an input file; inputs are never written to")
     try:
         exists = target.exists() or target.is_symlink()
@@ -183,15 +215,15 @@ def _compress_file(file, args, inputs):
     stdio = file == _STDIO
     if stdio:
         data = sys.stdin.buffer.read()
-        source, name, size, target = io.BytesIO(data), "stdin", len(data), None
-        source.name = name   # for messages: "cannot read image file 'stdin'"
+        source, size, target = io.BytesIO(data), len(data), None
+        source.name = "stdin"   # for messages: "cannot read image file 'stdin'"
     else:
-        source, name = Path(file), file
+        source = Path(file)
         if args.min_psnr is None:
             target = _output_path(file, args, args.colors)
             _check_target(target, args, inputs)
     image, name = _read_image(source)          # each input is read once; the flow goes on from its pixels
-    text = _png_text(image)                    # a PNG's title, author, copyright... travel with the copy
+    text = {} if args.strip else _png_text(image)   # a PNG's title, author, copyright... travel with it
     pixels = _Pixels.of(image, name)
     del image
     if args.min_psnr is None:
@@ -240,7 +272,7 @@ def _run_shared(args):
     The palette depends on every input, so when one cannot be read (or its output cannot be written
     because it exists or is an input), nothing is written and the status is 1.
     """
-    inputs = [Path(file) for file in args.files]
+    inputs = _Inputs(args.files)
     total = len(args.files)
     all_pixels, texts, targets, failed = [], [], [], False
     start = time.perf_counter()
@@ -254,7 +286,7 @@ def _run_shared(args):
                 target = _output_path(file, args, args.colors)
                 _check_target(target, args, inputs)
                 image, name = _read_image(Path(file))
-                texts.append(_png_text(image))
+                texts.append({} if args.strip else _png_text(image))
                 all_pixels.append(_Pixels.of(image, name))
                 targets.append(target)
                 del image
@@ -334,7 +366,7 @@ def _dither_alone(argv):
 def _output_key(file, args):
     """What two inputs must not share: their output, or with --min-psnr (k unknown) its folder and stem."""
     target = _output_path(file, args, "<N>" if args.min_psnr is not None else args.colors)
-    return os.path.normcase(os.path.realpath(target)), target
+    return _resolved(target), target
 
 
 def _check_inputs(parser, args):
@@ -406,6 +438,9 @@ def _parse_args(argv):
                        help="output file (one input only; its folder must exist)")
     where.add_argument("--out-dir", metavar="DIR", help="write the outputs in DIR (created when missing)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--strip", action="store_true",
+                        help="leave out a PNG input's text chunks (title, author, copyright...), which are "
+                             "kept by default; the colour profile is always kept")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(_dither_alone(sys.argv[1:] if argv is None else list(argv)))
     _check_palette_options(parser, args)
@@ -472,7 +507,7 @@ def _run(args):
     """Compress every input: one line per file; return the exit status."""
     stdio = args.files == [_STDIO]
     report = sys.stderr if stdio else sys.stdout
-    inputs = [] if stdio else [Path(file) for file in args.files]
+    inputs = _Inputs([] if stdio else args.files)
     statuses = []
     for number, file in enumerate(args.files, 1):
         prefix = f"[{number}/{len(args.files)}] {_display(file)}"

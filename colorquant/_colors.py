@@ -6,6 +6,7 @@ _CHUNK = 1 << 22           # values computed per block, so memory stays flat
 _FULL_COUNT_PIXELS = 1 << 22   # from this many pixels on, one full histogram pass beats sorting the codes
 _CODE_BITS = 24            # one colour code: 8 bits each of red, green and blue
 _RGB_MASK = (1 << _CODE_BITS) - 1
+_COUNT_PART_BITS = 3       # a big image's colours are counted an eighth of the codes at a time
 
 
 def _color_codes(rgba):
@@ -18,13 +19,24 @@ def _color_codes(rgba):
 
 def _count_colors(codes):
     """Distinct 24-bit colour codes (alpha masked off), sorted, and how many pixels have each."""
-    if codes.size >= _FULL_COUNT_PIXELS:   # in blocks: bincount copies its input to 64-bit integers
-        counts = np.zeros(1 << _CODE_BITS, dtype=np.int64)
-        for start in range(0, codes.size, 2 * _CHUNK):
-            counts += np.bincount(codes[start:start + 2 * _CHUNK] & _RGB_MASK, minlength=1 << _CODE_BITS)
-        distinct = np.flatnonzero(counts)
-        return distinct, counts[distinct]
-    return np.unique(codes & _RGB_MASK, return_counts=True)
+    if codes.size < _FULL_COUNT_PIXELS:
+        return np.unique(codes & _RGB_MASK, return_counts=True)
+    # Histograms, one per eighth of the codes (by their top 3 bits: 16 MiB each, not one of 128 MiB), over
+    # blocks of pixels (bincount copies its input to 64-bit integers): about 70 MiB besides the result.
+    shift = _CODE_BITS - _COUNT_PART_BITS
+    step = min(codes.size, _CHUNK // 2)
+    block = np.empty(step, dtype=np.uint32)
+    distinct, counts = [], []
+    for part in range(1 << _COUNT_PART_BITS):
+        histogram = np.zeros(1 << shift, dtype=np.int64)
+        for start in range(0, codes.size, step):
+            masked = np.bitwise_and(codes[start:start + step], _RGB_MASK, out=block[:codes.size - start])
+            in_part = masked[(masked >> shift) == part] - (part << shift)
+            histogram += np.bincount(in_part, minlength=1 << shift)
+        present = np.flatnonzero(histogram)
+        distinct.append(present + (part << shift))
+        counts.append(histogram[present])
+    return np.concatenate(distinct), np.concatenate(counts)
 
 
 def _decode_colors(codes, alpha=False):

@@ -40,6 +40,8 @@ _DENSE_GRID_BITS = 18      # grids of up to 2**18 cells are counted densely, lar
 
 def nearest(colors, centers):
     """Index of the nearest centre for each row of colors (squared Euclidean distance), in blocks."""
+    if len(centers) == 0:
+        raise ValueError(f"nearest needs at least one centre, got centers of shape {np.shape(centers)}")
     return _two_nearest(colors, centers, second=False)[0]
 
 

@@ -6,7 +6,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from ._order import _index_counts
-from ._read import _rgb_profile
+from ._read import _ICC_COLOR_SPACE, _cmyk_to_srgb, _rgb_profile
 
 # oxipng's effort, tuned with benchmarks/png_size.py: level 2 (the row filters tried quickly, the best
 # compressed by libdeflate at level 11) with filters None and Entropy: on those cases as small as level 2's
@@ -17,6 +17,7 @@ from ._read import _rgb_profile
 _FULL_EFFORT_PIXELS = 1 << 22
 _TEXT_KEY_BYTES = 79       # a PNG text keyword is 1 to 79 Latin-1 bytes
 _PILLOW_PNG_MODES = {"1", "L", "LA", "I;16", "I;16B", "P", "RGB", "RGBA"}   # what Pillow writes as PNG
+_GRAY_MODES = {"1", "L", "LA", "I;16", "I;16B"}
 
 
 def _indexed(image):
@@ -79,16 +80,26 @@ def _oxipng():
 
 
 def _pillow_png(image, text):
-    """The PNG file Pillow writes (optimize=True), for any mode: others (PA, CMYK, ...) as RGB(A)."""
+    """The PNG file Pillow writes (optimize=True), for any mode: others (PA, CMYK, ...) as RGB(A).
+
+    A CMYK image with a CMYK profile is converted to sRGB through it; a profile is kept only when it
+    describes the colours written (RGB for colour, GRAY for grayscale).
+    """
+    if image.mode == "CMYK":
+        image = _cmyk_to_srgb(image, "the given image")
     if image.mode not in _PILLOW_PNG_MODES:
         image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    profile = image.info.get("icc_profile")
+    gray = image.mode in _GRAY_MODES
+    if not (isinstance(profile, bytes) and profile[_ICC_COLOR_SPACE] == (b"GRAY" if gray else b"RGB ")):
+        profile = None
     info = None
     if text:
         info = PngInfo()
         for key, value in text.items():
             info.add_text(key, value)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True, pnginfo=info, icc_profile=image.info.get("icc_profile"))
+    image.save(buffer, format="PNG", optimize=True, pnginfo=info, icc_profile=profile)
     return buffer.getvalue()
 
 

@@ -48,15 +48,64 @@ def _index_image(codes, distinct, color_to_index, shape):
     return index.reshape(shape)
 
 
+def _checked_values(values, name, high, floats=True):
+    """values as a uint8 array if they are from 0 to high: integers, or (floats=True) floats, rounded."""
+    array = np.asarray(values)
+    if array.dtype == np.uint8 and high == 255:
+        return array
+    kinds = "biuf" if floats else "biu"
+    allowed = f"{'numbers' if floats else 'integers'} from 0 to {high}"
+    if array.dtype.kind not in kinds:
+        raise ValueError(f"{name} values must be {allowed}, got dtype {array.dtype}")
+    low, top = (array.min(), array.max()) if array.size else (0, 0)
+    if not (0 <= low and top <= high):      # also true of NaN, which compares false
+        raise ValueError(f"{name} values must be {allowed}, got values from {low:g} to {top:g}")
+    return (np.rint(array) if array.dtype.kind == "f" else array).astype(np.uint8, copy=False)
+
+
 def palette_image(palette, index, alpha=None):
     """A 'P' image from an (n, 3) RGB or (n, 4) RGBA palette and an index array.
 
-    An RGBA palette's alpha is written as the PNG's tRNS chunk when the image is saved as a PNG.
-    With alpha (an (H, W) array), the result is instead an 'RGBA' image with this alpha channel.
+    Parameters
+    ----------
+    palette : array-like of shape (n, 3) or (n, 4)
+        The colours, from 0 to 255, floats rounded (RGB, or RGBA: the alpha is written as the PNG's tRNS
+        chunk when the image is saved as a PNG); n from 1 to 256.
+    index : array-like of shape (H, W)
+        The palette entry of each pixel, integers from 0 to n - 1.
+    alpha : array-like of shape (H, W), optional
+        An alpha channel, from 0 to 255 (floats rounded): the result is then an 'RGBA' image with it.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode 'P' (or 'RGBA' with alpha), of width W and height H.
+
+    Raises
+    ------
+    ValueError
+        When a value is outside its range (it would otherwise wrap around silently) or a shape is wrong.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from colorquant import palette_image
+    >>> image = palette_image([[255, 0, 0], [0, 0, 255]], np.array([[0, 1, 1]]))
+    >>> image.mode, image.size, image.convert("RGB").getpixel((2, 0))
+    ('P', (3, 1), (0, 0, 255))
+    >>> palette_image([[256, 0, 0]], np.zeros((1, 1), dtype=int))
+    Traceback (most recent call last):
+    ...
+    ValueError: palette values must be numbers from 0 to 255, got values from 0 to 256
     """
-    palette = np.asarray(palette, dtype=np.uint8)
-    index = np.asarray(index)
+    palette = _checked_values(palette, "palette", 255)
+    if palette.ndim != 2 or palette.shape[1] not in (3, 4) or not 1 <= len(palette) <= 256:
+        raise ValueError(f"palette must have shape (n, 3) or (n, 4), n from 1 to 256, got {palette.shape}")
+    index = _checked_values(index, "index", len(palette) - 1, floats=False)
+    if index.ndim != 2:
+        raise ValueError(f"index must have shape (H, W), got {index.shape}")
     if alpha is not None:
+        alpha = _checked_values(alpha, "alpha", 255)
         return Image.fromarray(np.dstack([palette[index][..., :3], alpha]))
     height, width = index.shape
     result = Image.frombytes("P", (width, height), index.astype(np.uint8).tobytes())
@@ -265,11 +314,12 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False, space="rgb", pa
     ----------
     source : str, os.PathLike, binary file object, PIL.Image.Image or numpy.ndarray
         The photo: a path or an open binary file (or ``io.BytesIO``) of any format Pillow reads, a
-        Pillow image in any usual mode, or an array of shape (H, W), (H, W, 3) or (H, W, 4) holding
-        uint8 (as is), uint16 (scaled to 8 bits) or floats in [0, 1] (scikit-image's convention;
-        a Pillow image in mode F is read the same way). A file's EXIF orientation is applied (a
-        corrupt EXIF block is ignored with a UserWarning); an animated file gives its first frame,
-        with a UserWarning. The source is never changed.
+        Pillow image in any usual mode, or an array of shape (H, W) or (H, W, 1) (grayscale), (H, W, 3)
+        or (H, W, 4) holding uint8 (as is), uint16 (scaled to 8 bits) or floats in [0, 1]
+        (scikit-image's convention; a Pillow image in mode F is read the same way), in either byte
+        order. A file's EXIF orientation is applied (a corrupt EXIF block is ignored with a
+        UserWarning); an animated file gives its first frame, with a UserWarning. A CMYK image with a
+        CMYK colour profile is converted to sRGB through it. The source is never changed.
     n_colors : int, default 16
         The most colours the result may have, from 1 to 256.
     seed : int or None, default 0
@@ -302,14 +352,15 @@ def compress_image(source, n_colors=16, *, seed=0, dither=False, space="rgb", pa
         When n_colors or seed is not an int (a bool is not one), when source is of another type,
         or when an array's dtype is not uint8, uint16 or float.
     ValueError
-        When n_colors or seed is out of range, when an array has another shape, when a float array
-        or a mode F image holds values outside [0, 1] (or NaN), when the image's mode cannot be
-        converted to RGB, when dither is not from 0 to 1, when space is unknown, or when a palette has
-        no rows, more than 256 or values outside 0..255.
+        When n_colors or seed is out of range, when an array has another shape, when an array or a
+        Pillow image has no pixels (0 x H), when a float array or a mode F image holds values outside
+        [0, 1] (or NaN), when the image's mode cannot be converted to RGB, when dither is not from 0
+        to 1, when space is unknown, or when a palette has no rows, more than 256 or values outside
+        0..255.
     OSError
-        When a file is missing, empty, truncated or not an image (the message names it), or when it
-        is over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``), which is refused
-        before it is decoded.
+        When a file is missing, empty, truncated, not an image or without pixels (the message names
+        it), or when it is over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``),
+        which is refused before it is decoded.
 
     See Also
     --------

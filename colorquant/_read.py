@@ -1,4 +1,5 @@
 """Reading the input: a path, a file object, a PIL image or a NumPy array, as RGBA pixels."""
+import io
 import os
 import warnings
 
@@ -8,6 +9,7 @@ from PIL import Image, ImageOps
 _EXIF_ORIENTATION = 0x0112    # the EXIF tag that says how to turn the photo upright
 _ICC_COLOR_SPACE = slice(16, 20)   # bytes of an ICC profile's header that name its colour space
 _ARRAY_MODES = {1: "L", 3: "RGB", 4: "RGBA"}   # Pillow mode of an array by its number of channels
+_SRGB = None              # Pillow's built-in sRGB profile, made when a CMYK profile first needs it
 
 
 def _scale_16_to_8(values):
@@ -15,8 +17,19 @@ def _scale_16_to_8(values):
     return ((np.asarray(values, dtype=np.int64) * 255 + 32767) // 65535).astype(np.uint8)
 
 
+def _native(array):
+    """The array in the machine's byte order: a big-endian '>u2' or '>f4' array read by its values."""
+    if array.dtype.isnative:
+        return array
+    return array.astype(array.dtype.newbyteorder("="))
+
+
 def _array_image(array):
-    """A PIL image of a NumPy array (H, W), (H, W, 3) or (H, W, 4): uint8, uint16, or float in [0, 1]."""
+    """A PIL image of a NumPy array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4): uint8, uint16, or float in
+    [0, 1], in either byte order. (H, W, 1) is grayscale, as (H, W) is."""
+    shape, array = array.shape, _native(array)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
     if array.dtype == np.uint8:
         pixels = array
     elif array.dtype == np.uint16:
@@ -33,8 +46,8 @@ def _array_image(array):
         raise TypeError(f"an image array must have dtype uint8, uint16 or float, got {array.dtype}")
     channels = 1 if array.ndim == 2 else array.shape[-1] if array.ndim == 3 else 0
     if channels not in _ARRAY_MODES or 0 in array.shape:
-        raise ValueError("an image array must have shape (H, W), (H, W, 3) or (H, W, 4), "
-                         f"got shape {array.shape}")
+        raise ValueError("an image array must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) with "
+                         f"H and W above 0, got shape {shape}")
     return Image.fromarray(np.ascontiguousarray(pixels), _ARRAY_MODES[channels])
 
 
@@ -93,15 +106,19 @@ def _float_image(image):
 def _read_image(source):
     """Read a path, binary file object, PIL image or NumPy array as a PIL image, upright by its EXIF.
 
-    Returns the image and a name for messages. A mode F image is read as floats in [0, 1].
+    Returns the image and a name for messages. A mode F image is read as floats in [0, 1]; a CMYK image
+    with a CMYK colour profile is converted to sRGB through it. An image without pixels (0 x H) is a
+    ValueError (an OSError for a file).
     """
     if isinstance(source, Image.Image):   # the caller's image: turned upright in a copy, if at all
         image, name = _upright(source, "the given image"), "the given image"
+        shown = name
     elif isinstance(source, np.ndarray):
         return _array_image(source), "the given array"
     elif isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        image = _upright(_open_file(name, name), repr(name), in_place=True)
+        shown = repr(name)
+        image = _upright(_open_file(name, name), shown, in_place=True)
     elif hasattr(source, "read"):
         name = getattr(source, "name", None) or f"the given {type(source).__name__}"
         shown = repr(name) if isinstance(name, str) else name
@@ -109,9 +126,36 @@ def _read_image(source):
     else:
         raise TypeError("source must be a path, a binary file object, a PIL.Image.Image or a NumPy array, "
                         f"got {type(source).__name__}")
+    if 0 in image.size:
+        error = ValueError if isinstance(source, Image.Image) else OSError
+        raise error(f"{shown} has no pixels: it is {image.width} x {image.height}")
     if image.mode == "F":
         image = _float_image(image)
+    elif image.mode == "CMYK":
+        image = _cmyk_to_srgb(image, shown)
     return image, name
+
+
+def _cmyk_to_srgb(image, name):
+    """A CMYK image with a CMYK ICC profile converted to sRGB through it (Pillow's ImageCms, perceptual
+    intent), with no profile left; without one (or with one LittleCMS cannot use, with a UserWarning),
+    the image as it is, for Pillow's plain conversion."""
+    global _SRGB
+    profile = image.info.get("icc_profile")
+    if not (isinstance(profile, bytes) and profile[_ICC_COLOR_SPACE] == b"CMYK"):
+        return image
+    from PIL import ImageCms  # LittleCMS, loaded only for the photos that need it
+    try:
+        if _SRGB is None:
+            _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        converted = ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(profile)), _SRGB,
+                                              outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError) as error:
+        warnings.warn(f"the CMYK colour profile of {name} cannot be used ({error}): its colours are "
+                      "converted without it", UserWarning, stacklevel=4)
+        return image
+    converted.info.pop("icc_profile", None)
+    return converted
 
 
 def _rgb_profile(image):

@@ -84,6 +84,45 @@ def files_in(folder):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
+def cmyk_profile():
+    """A small ICC v2 CMYK printer profile (CMYK to Lab through a 2-point lut8 table) that is far from
+    Pillow's plain CMYK conversion: cyan ink shows orange, magenta green, yellow blue. A test profile."""
+    def tag(kind, body):
+        return kind + b"\0\0\0\0" + body
+
+    def lab(l, a, b):                     # lut8 Lab encoding: L* 0-100 as 0-255, a* and b* + 128
+        return bytes([round(l * 255 / 100), a + 128, b + 128])
+
+    grid = b""
+    for c in (0, 1):                      # the first input channel varies slowest
+        for m in (0, 1):
+            for y in (0, 1):
+                for k in (0, 1):
+                    light = 95 * (1 - 0.8 * k) * (1 - 0.2 * (c + m + y))
+                    grid += lab(light, 50 * c - 60 * m, 60 * c - 70 * y)
+    identity = bytes(range(256))
+    matrix = struct.pack(">9i", *(65536 if row == column else 0 for row in range(3) for column in range(3)))
+    lut = b"mft1\0\0\0\0" + bytes([4, 3, 2, 0]) + matrix + identity * 4 + grid + identity * 3
+    text = b"colorquant test CMYK\0"
+    description = (tag(b"desc", struct.pack(">I", len(text)) + text)
+                   + b"\0" * 8 + b"\0\0\0" + b"\0" * 67)
+    white = tag(b"XYZ ", struct.pack(">iii", 63190, 65536, 54061))
+    copyright = tag(b"text", b"public domain\0")
+    tags = [(b"desc", description), (b"wtpt", white), (b"cprt", copyright), (b"A2B0", lut)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = struct.pack(">I", len(tags)), b""
+    for signature, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + b"\0\0\0\0" + struct.pack(">I", 0x02100000) + b"prtr" + b"CMYK"
+              + b"Lab " + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
+              + struct.pack(">iii", 63190, 65536, 54061) + b"\0" * 48)
+    assert len(header) == 128
+    return header + table + data
+
+
 def icon_sheet():
     """8 anti-aliased icons (discs, rounded squares, triangles, each with a white dot) on a transparent
     256 x 128 canvas: drawn at 4 times the size and scaled down, so their edges have graded alpha."""

@@ -169,11 +169,101 @@ def test_an_input_is_never_written_to_even_with_force(tmp_path, photo, capsys, a
     assert {name: fingerprint(tmp_path / name) for name in before} == before
 
 
-def test_written_png_has_the_usual_permissions(tmp_path, photo, capsys):
-    assert run(capsys, photo)[0] == 0
-    umask = os.umask(0)
-    os.umask(umask)
-    assert (tmp_path / "photo_k16.png").stat().st_mode & 0o777 == 0o666 & ~umask
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_written_png_has_the_usual_permissions_and_the_umask_is_never_changed(tmp_path, photo, capsys,
+                                                                              monkeypatch, umask):
+    """No moment with another umask: main may run in a threaded program, whose other threads create files."""
+    before = os.umask(umask)
+    try:
+        def no_umask_change(mask):
+            raise AssertionError(f"os.umask({mask:#o}) called: a window in which other threads' files get it")
+
+        monkeypatch.setattr(os, "umask", no_umask_change)
+        assert run(capsys, photo)[0] == 0
+        assert (tmp_path / "photo_k16.png").stat().st_mode & 0o777 == 0o666 & ~umask
+        assert run(capsys, "--force", "-k", 4, "--out-dir", "new", photo)[0] == 0
+        assert (tmp_path / "new" / "photo_k4.png").stat().st_mode & 0o777 == 0o666 & ~umask
+    finally:
+        monkeypatch.undo()
+        os.umask(before)
+
+
+def test_checking_outputs_against_inputs_costs_the_same_per_file_in_any_batch(tmp_path, photo, capsys,
+                                                                             monkeypatch):
+    """An output is checked against the inputs gathered once, not against each input (quadratic: a batch
+    of 60 made 7,200 stat calls more than it needed)."""
+    def stat_calls(n):
+        folder = tmp_path / f"batch{n}"
+        folder.mkdir()
+        for number in range(n):
+            Image.new("RGB", (4, 4), (number, 2 * number, 100)).save(folder / f"p{number}.png")
+        calls = []
+        real = os.stat
+
+        def counting(*args, **kwargs):
+            calls.append(args[0])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(os, "stat", counting)
+        assert run(capsys, *sorted(folder.glob("*.png")))[0] == 0
+        monkeypatch.setattr(os, "stat", real)
+        return len(calls)
+
+    small, large = stat_calls(15), stat_calls(60)
+    assert large - small < 4 * small, (small, large)     # linear: 45 more files cost 3 times 15 files' calls
+
+
+# --- --min-psnr with stdin, dithering and transparency ------------------------------------------------
+
+def quality_of(path, k, dither=False):
+    with Image.open(path) as original:
+        pixels = np.asarray(original.convert("RGBA" if original.has_transparency_data else "RGB"))
+    result = compress_image(path, k, seed=0, dither=dither)
+    return psnr(pixels, np.asarray(result.convert("RGBA" if pixels.shape[-1] == 4 else "RGB")))
+
+
+def test_min_psnr_from_stdin_to_stdout(tmp_path, photo, capsysbinary, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(photo.read_bytes())))
+    assert main(["--min-psnr", "22", "-"]) == 0
+    out, err = capsysbinary.readouterr()
+    report = REPORT.match(err.decode().strip())
+    chosen = int(report.group(4))
+    assert report.group(3) == "(stdout)" and 1 < chosen < 256
+    assert quality_of(photo, chosen) >= 22 > quality_of(photo, chosen - 1)
+    assert out == png_bytes(compress_image(photo, chosen, seed=0))
+    assert files_in(tmp_path) == ["photo.png"]
+
+
+def test_min_psnr_out_of_reach_from_stdin_writes_nothing_to_stdout(photo, capsysbinary, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(buffer=io.BytesIO(photo.read_bytes())))
+    assert main(["--min-psnr", "60", "-k", "4", "-"]) == 99
+    out, err = capsysbinary.readouterr()
+    assert out == b"" and b"below --min-psnr 60 dB; nothing written" in err
+
+
+def test_min_psnr_with_dither_measures_the_dithered_result(tmp_path, photo, capsys):
+    status, (line,), _ = run(capsys, "--min-psnr", 22, "--dither", photo)
+    chosen = int(REPORT.match(line).group(4))
+    assert status == 0 and 1 < chosen < 256
+    assert quality_of(photo, chosen, dither=True) >= 22 > quality_of(photo, chosen - 1, dither=True)
+    reported = float(REPORT.match(line).group(7))
+    assert reported == pytest.approx(quality_of(photo, chosen, dither=True), abs=0.005)
+    written = (tmp_path / f"photo_k{chosen}.png").read_bytes()
+    assert written == png_bytes(compress_image(photo, chosen, seed=0, dither=True))
+
+
+@pytest.mark.parametrize("dither", [False, True])
+def test_min_psnr_with_alpha_counts_the_alpha(tmp_path, photo, capsys, dither):
+    Image.fromarray(with_alpha(photo_like(64, 40))).save(tmp_path / "logo.png")
+    status, (line,), _ = run(capsys, "--min-psnr", 26, *(["--dither"] if dither else []), "logo.png")
+    chosen = int(REPORT.match(line).group(4))
+    assert status == 0 and 2 < chosen < 256
+    path = tmp_path / "logo.png"
+    assert quality_of(path, chosen, dither) >= 26 > quality_of(path, chosen - 1, dither)
+    assert float(REPORT.match(line).group(7)) == pytest.approx(quality_of(path, chosen, dither), abs=0.005)
+    with Image.open(tmp_path / f"logo_k{chosen}.png") as written:
+        assert same_pixels(written, compress_image(path, chosen, seed=0, dither=dither))
+        assert np.asarray(written.convert("RGBA"))[..., 3].min() < 255
 
 
 # --- usage errors ------------------------------------------------------------------------------------
@@ -555,6 +645,16 @@ def test_a_png_inputs_text_chunks_are_kept(tmp_path, photo, capsys, args):
     output = REPORT.match(line).group(3)
     with Image.open(output) as written:
         assert status == 0 and written.text == CREDIT
+
+
+def test_strip_leaves_the_text_chunks_out_and_keeps_the_profile(tmp_path, photo, capsys):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "to be left out")
+    Image.fromarray(photo_like()).save(tmp_path / "credited.png", pnginfo=info, icc_profile=profile)
+    assert run(capsys, "--strip", "credited.png")[0] == 0
+    with Image.open(tmp_path / "credited_k16.png") as written:
+        assert written.text == {} and written.info["icc_profile"] == profile
 
 
 def test_the_readme_image_keeps_its_credit(tmp_path, capsys):

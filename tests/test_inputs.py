@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from colorquant import compress_image, load_rgb
+from colorquant import compress_image, load_rgb, png_bytes
 from pictures import (
     animated_gif_bytes,
+    cmyk_profile,
     corrupt_exif_bytes,
     photo_like,
     png_header_only,
@@ -266,7 +267,7 @@ def test_float_array_out_of_range_or_nan_states_the_range(values):
     assert ("NaN" in str(raised.value)) == bool(np.isnan(values).any())
 
 
-@pytest.mark.parametrize("shape", [(8,), (8, 8, 2), (8, 8, 5), (8, 8, 3, 1), (0, 8, 3)])
+@pytest.mark.parametrize("shape", [(8,), (8, 8, 2), (8, 8, 5), (8, 8, 3, 1), (0, 8, 3), (8, 0, 1)])
 def test_array_of_another_shape_is_a_value_error_naming_it(shape):
     with pytest.raises(ValueError, match=re.escape(str(shape))):
         compress_image(np.zeros(shape, dtype=np.uint8), 8)
@@ -349,7 +350,8 @@ def test_rgb_profile_of_a_jpeg_and_of_a_buffer_is_kept(tmp_path):
 @pytest.mark.parametrize("mode, space", [("CMYK", b"CMYK"), ("L", b"GRAY")])
 def test_cmyk_or_grayscale_profile_is_dropped(tmp_path, mode, space):
     path = tmp_path / "photo.jpg"
-    Image.fromarray(photo_like()).convert(mode).save(path, icc_profile=with_profile(space))
+    profile = cmyk_profile() if mode == "CMYK" else with_profile(space)
+    Image.fromarray(photo_like()).convert(mode).save(path, icc_profile=profile)
     with Image.open(path) as opened:
         assert opened.info["icc_profile"][16:20] == space
     result = compress_image(path, 8)
@@ -361,3 +363,74 @@ def test_cmyk_or_grayscale_profile_is_dropped(tmp_path, mode, space):
 
 def test_image_without_profile_gets_none():
     assert "icc_profile" not in compress_image(photo_like(), 8).info
+
+
+# --- defects of issue 18: one array layout, byte orders, empty images, CMYK profiles -----------------
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64])
+def test_a_one_channel_array_is_grayscale_like_a_2d_one(dtype):
+    """(H, W, 1), as scikit-image and NumPy slicing give it: the same as (H, W), not Pillow's error."""
+    gray = photo_like()[..., 1]
+    values = {np.uint8: gray, np.uint16: gray.astype(np.uint16) * 257, np.float64: gray / 255}[dtype]
+    assert same_image(compress_image(values[..., None], 8, seed=0), compress_image(values, 8, seed=0))
+    assert np.array_equal(load_rgb(values[..., None]), load_rgb(values))
+    assert compress_image(np.zeros((8, 8, 1), np.uint8), 8).size == (8, 8)
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">f8"])
+def test_a_big_endian_array_is_read_by_its_values(dtype):
+    pixels = photo_like()
+    native = pixels.astype(np.uint16) * 257 if dtype == ">u2" else pixels / 255
+    swapped = native.astype(dtype)
+    assert np.array_equal(load_rgb(swapped), load_rgb(native))
+    assert same_image(compress_image(swapped, 8, seed=0), compress_image(native, 8, seed=0))
+
+
+@pytest.mark.parametrize("size", [(0, 4), (4, 0), (0, 0)])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_an_image_without_pixels_is_a_value_error_that_says_so(size, mode):
+    with pytest.raises(ValueError, match=f"the given image has no pixels: it is {size[0]} x {size[1]}"):
+        compress_image(Image.new(mode, size), 8)
+    with pytest.raises(ValueError, match="has no pixels"):
+        load_rgb(Image.new(mode, size))
+
+
+def cmyk_jpeg(path):
+    """A CMYK JPEG carrying the test CMYK profile: its pixels and what the profile says they show."""
+    image = Image.fromarray(photo_like()).convert("CMYK")
+    image.save(path, icc_profile=cmyk_profile())
+    with Image.open(path) as opened:
+        opened.load()
+    through_profile = ImageCms.profileToProfile(opened, ImageCms.ImageCmsProfile(io.BytesIO(cmyk_profile())),
+                                                ImageCms.createProfile("sRGB"), outputMode="RGB")
+    return opened, np.asarray(through_profile)
+
+
+def test_a_cmyk_image_with_a_profile_is_converted_to_srgb_through_it(tmp_path):
+    path = tmp_path / "print.jpg"
+    opened, expected = cmyk_jpeg(path)
+    plain = np.asarray(opened.convert("RGB"))
+    assert np.abs(expected.astype(int) - plain).mean() > 40      # the profile matters here
+    assert np.array_equal(load_rgb(path), expected)
+    assert np.array_equal(load_rgb(opened), expected)
+    result = compress_image(path, 8, seed=0)
+    assert same_image(result, compress_image(expected, 8, seed=0)) and "icc_profile" not in result.info
+    assert opened.mode == "CMYK" and opened.info["icc_profile"] == cmyk_profile()   # the source unchanged
+
+
+def test_a_cmyk_image_written_as_png_carries_no_cmyk_profile(tmp_path):
+    opened, expected = cmyk_jpeg(tmp_path / "print.jpg")
+    with Image.open(io.BytesIO(png_bytes(opened))) as written:
+        assert "icc_profile" not in written.info
+        assert np.array_equal(rgb_of(written), expected)
+    with Image.open(io.BytesIO(png_bytes(compress_image(opened, 8)))) as written:
+        assert "icc_profile" not in written.info
+
+
+def test_a_cmyk_profile_lcms_cannot_use_gives_a_warning_and_the_plain_conversion(tmp_path):
+    path = tmp_path / "print.jpg"
+    Image.fromarray(photo_like()).convert("CMYK").save(path, icc_profile=with_profile(b"CMYK")[:200])
+    with pytest.warns(UserWarning, match="CMYK colour profile of .*print.jpg.* cannot be used"):
+        pixels = load_rgb(path)
+    with Image.open(path) as opened:
+        assert np.array_equal(pixels, rgb_of(opened))

@@ -226,3 +226,58 @@ def test_palette_image_shows_the_palette_colour_of_each_index():
     image = palette_image(palette, index)
     assert image.mode == "P" and image.size == (3, 2)
     assert np.array_equal(rgb_of(image), palette[index])
+
+
+# --- defects of issue 18: nearest without centres, palette values, counting colours in bounded memory ------
+
+def test_nearest_without_centres_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"at least one centre, got centers of shape \(0, 3\)"):
+        nearest(photo_like().reshape(-1, 3), np.empty((0, 3)))
+
+
+@pytest.mark.parametrize("palette, message", [
+    ([[256, 0, 0]], "palette values must be numbers from 0 to 255, got values from 0 to 256"),
+    ([[-1, 0, 0]], "palette values must be numbers from 0 to 255, got values from -1 to 0"),
+    ([[300.0, 0, 0]], "palette values must be numbers from 0 to 255, got values from 0 to 300"),
+    ([[np.nan, 0, 0]], "palette values must be numbers from 0 to 255"),
+    ([[0, 0]], r"palette must have shape \(n, 3\) or \(n, 4\)"),
+])
+def test_palette_image_refuses_values_that_would_wrap(palette, message):
+    with pytest.raises(ValueError, match=message):
+        palette_image(palette, np.zeros((2, 2), dtype=np.uint8))
+
+
+def test_palette_image_refuses_an_index_past_the_palette_and_rounds_float_colours():
+    with pytest.raises(ValueError, match="index values must be integers from 0 to 1, got values from 0 to 2"):
+        palette_image([[0, 0, 0], [9, 9, 9]], np.array([[0, 2]]))
+    wrapping = "index values must be integers from 0 to 0, got values from 0 to 256"
+    with pytest.raises(ValueError, match=wrapping):
+        palette_image([[0, 0, 0]], np.array([[0, 256]]))
+    with pytest.raises(ValueError, match="alpha values must be numbers from 0 to 255"):
+        palette_image([[0, 0, 0]], np.zeros((1, 2), dtype=int), alpha=np.full((1, 2), 999))
+    image = palette_image([[10.4, 20.6, 254.5]], np.zeros((1, 1), dtype=int))
+    assert image.convert("RGB").getpixel((0, 0)) == (10, 21, 254)
+
+
+def test_counting_the_colours_of_a_big_image_takes_bounded_memory_and_counts_exactly():
+    """From _FULL_COUNT_PIXELS (4 MP) on, the colours are counted in histograms of an eighth of the codes
+    each; before, two of 128 MiB each (and a 64 MiB copy) were alive at once."""
+    import tracemalloc
+
+    from colorquant._colors import _FULL_COUNT_PIXELS, _count_colors
+
+    rng = np.random.default_rng(0)
+    colors = rng.integers(0, 1 << 32, size=50_000, dtype=np.uint32)   # alpha in the top byte: masked off
+    codes = colors[rng.integers(0, len(colors), size=_FULL_COUNT_PIXELS)]
+    expected = np.unique(codes & 0xFFFFFF, return_counts=True)
+    tracemalloc.start()
+    try:
+        distinct, counts = _count_colors(codes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(distinct, expected[0]) and np.array_equal(counts, expected[1])
+    assert peak < 96 * 2**20, f"{peak / 2**20:.0f} MiB"
+    small = codes[: _FULL_COUNT_PIXELS // 8]          # the sorting path gives the same
+    sorted_counts, expected = _count_colors(small), np.unique(small & 0xFFFFFF, return_counts=True)
+    assert np.array_equal(sorted_counts[0], expected[0]) and np.array_equal(sorted_counts[1], expected[1])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorquant import compress_image, palette_image, psnr
+from colorquant import compress_image, load_rgb, palette_image, psnr
 from pictures import photo_like, same_image
 
 
@@ -197,3 +197,58 @@ def test_psnr_reads_pil_images_with_their_transparency():
     measured = psnr(Image.fromarray(rgba), result)
     assert measured == pytest.approx(psnr(rgba, np.asarray(result.convert("RGBA"))))
     assert measured != pytest.approx(psnr(rgba[..., :3], np.asarray(result.convert("RGB"))))
+
+
+# --- psnr of PIL images read as compress_image reads them (defects of issue 18) -----------------------
+
+def test_psnr_of_an_exif_rotated_photo_against_its_result(rotated_jpeg):
+    """psnr(Image.open(p), compress_image(p)): the original is turned upright as compress_image turns it."""
+    result = compress_image(rotated_jpeg, 8, seed=0)
+    with Image.open(rotated_jpeg) as original:
+        assert original.size == (48, 32) and result.size == (32, 48)
+        assert psnr(original, result) == psnr(load_rgb(rotated_jpeg), np.asarray(result.convert("RGB")))
+        assert original.size == (48, 32)          # the caller's image is not turned
+
+
+def test_psnr_of_a_16_bit_png_counts_its_16_bit_values(tmp_path):
+    rng = np.random.default_rng(3)
+    wide = rng.integers(0, 65536, size=(24, 40), dtype=np.uint16)
+    path = tmp_path / "scan.png"
+    Image.fromarray(wide).save(path)
+    result = compress_image(path, 8, seed=0)
+    expected = psnr(np.repeat(wide[..., None], 3, axis=2), np.asarray(result.convert("RGB")))
+    with Image.open(path) as original:
+        assert original.mode.startswith("I")
+        assert psnr(original, result) == pytest.approx(expected, abs=1e-9)
+    assert 10 < expected < 40          # not the clipped image's, which is white everywhere
+
+
+def test_psnr_of_a_mode_f_image_reads_its_floats():
+    values = photo_like()[..., 0] / 255
+    original = Image.fromarray(values.astype(np.float32), "F")
+    result = compress_image(original, 8, seed=0)
+    expected = psnr(np.repeat(values.astype(np.float32)[..., None], 3, axis=2),
+                    np.asarray(result.convert("RGB")))
+    assert psnr(original, result) == pytest.approx(expected, abs=1e-9)
+    assert 20 < expected < 60          # not black, which the earlier reading gave
+    with pytest.raises(ValueError, match="original"):
+        psnr(Image.fromarray(np.full((4, 4), 3.0, np.float32), "F"), Image.new("RGB", (4, 4)))
+
+
+def test_psnr_of_big_endian_arrays_is_that_of_their_values():
+    original = photo_like().astype(np.uint16) * 257
+    changed = np.clip(original.astype(np.int64) + 3000, 0, 65535).astype(np.uint16)
+    assert psnr(original.astype(">u2"), changed.astype(">u2")) == psnr(original, changed)
+    assert psnr(original.astype(">f8") / 65535, changed) == pytest.approx(psnr(original, changed), abs=1e-9)
+
+
+def test_psnr_of_a_grayscale_array_against_its_result_counts_three_equal_channels():
+    gray = photo_like()[..., 1]
+    for original in (gray, gray[..., None]):
+        result = compress_image(original, 4, seed=0)
+        rgb = np.asarray(result.convert("RGB"))
+        expected = psnr(np.repeat(gray[..., None], 3, axis=2), rgb)
+        assert psnr(original, result) == psnr(original, rgb) == expected
+        assert psnr(rgb, original) == expected
+    half = gray // 2
+    assert psnr(gray[..., None], half[..., None]) == psnr(gray, half) == psnr(gray, half[..., None])
