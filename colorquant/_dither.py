@@ -1,5 +1,7 @@
 """Floyd-Steinberg dithering with a strength, compiled with numba (imported only when an image is dithered).
 
+Without numba the same functions run as plain Python: the same indices, much more slowly.
+
 Each pixel, in serpentine order (rows alternately left to right and right to left, as pngquant scans), takes
 the palette entry nearest to its colour plus the error carried to it; the error of that choice, times the
 strength, goes on to the unvisited neighbours with Floyd and Steinberg's weights (7/16 ahead, 3/16, 5/16 and
@@ -8,16 +10,34 @@ strength, goes on to the unvisited neighbours with Floyd and Steinberg's weights
 channel when the image has transparency. Fully transparent pixels take the transparent entry and pass no
 error on; opaque pixels take an opaque entry when the palette has one.
 """
-import numba
 import numpy as np
 
+try:
+    import numba
+except ImportError:                  # no numba: the same functions run as plain Python (slowly)
+    numba = None
+
 from ._oklab import _LINEAR_TABLE, _LMS_TO_LAB, _OFFSET, _RGB_TO_LMS, _SCALE
+
+
+def _compiled(**options):
+    """numba.njit with its compiled code cached (beside the package, else in the user's cache directory);
+    compiled in each process where neither is writable (RuntimeError); plain Python without numba."""
+    def decorate(function):
+        if numba is None:
+            return function
+        try:
+            return numba.njit(cache=True, **options)(function)
+        except RuntimeError:
+            return numba.njit(**options)(function)
+    return decorate
+
 
 _BRUTE_FORCE = 48   # up to this many entries every one is measured (about twice as fast at k = 16 as the
                     # search from a guess, which wins at k = 256: 24 MP in 6 s against 10 s)
 
 
-@numba.njit(cache=True, inline="always")
+@_compiled(inline="always")
 def _target(rgba, y, x, oklab, alpha, linear, to_lms, to_lab, offset, scale):
     """The pixel's colour in the working space: 4 floats (alpha, or 0 for an opaque fit, last)."""
     if oklab:
@@ -36,7 +56,7 @@ def _target(rgba, y, x, oklab, alpha, linear, to_lms, to_lab, offset, scale):
     return v0 * opacity / 255.0, v1 * opacity / 255.0, v2 * opacity / 255.0, opacity
 
 
-@numba.njit(cache=True, inline="always")
+@_compiled(inline="always")
 def _spread(errors, column, share, e0, e1, e2, e3):
     """Add share times the error to one pixel's carried error."""
     errors[column, 0] += share * e0
@@ -45,7 +65,7 @@ def _spread(errors, column, share, e0, e1, e2, e3):
     errors[column, 3] += share * e3
 
 
-@numba.njit(cache=True, error_model="numpy")
+@_compiled(error_model="numpy")
 def _search(v0, v1, v2, v3, palette, gaps, order, opaque_entry, only_opaque, guess):
     """The nearest entry to (v0, v1, v2, v3), searched from a guess (see _diffuse); opaque entries only
     when only_opaque."""
@@ -75,7 +95,7 @@ def _search(v0, v1, v2, v3, palette, gaps, order, opaque_entry, only_opaque, gue
     return best
 
 
-@numba.njit(cache=True, error_model="numpy")
+@_compiled(error_model="numpy")
 def _diffuse(rgba, palette, gaps, order, opaque_entry, strength, oklab, alpha, clear_entry, linear, to_lms,
              to_lab, offset, scale, index):
     """Fill index ((H, W) uint8) with the dithered palette index of every pixel of rgba ((H, W, 4) uint8).
@@ -139,7 +159,7 @@ def _diffuse(rgba, palette, gaps, order, opaque_entry, strength, oklab, alpha, c
         below[:] = 0.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@_compiled(error_model="numpy")
 def _diffuse_opaque(rgba, palette, gaps, order, strength, oklab, linear, to_lms, to_lab, offset, scale,
                     index):
     """_diffuse for an opaque image (no alpha channel in the points): three channels, no alpha tests."""

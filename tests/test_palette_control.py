@@ -246,3 +246,19 @@ def test_verbose_reports_delta_e_of_the_written_file(frames, capsys):
     assert reported == pytest.approx(delta_e(np.asarray(Image.open(frames[0])), written), abs=0.005)
     _, out, _ = run(capsys, "-k", 6, "--force", frames[0])
     assert "ΔE2000" not in out[0]
+
+
+@pytest.mark.parametrize("space", ["rgb", "oklab"])
+@pytest.mark.parametrize("alpha", [False, True])
+@pytest.mark.parametrize("k", [5, 60])   # 60: more entries than are all measured, so the search from a guess
+def test_the_dithering_kernels_as_plain_python_give_the_same_indices(monkeypatch, space, alpha, k):
+    """Without numba the kernels run as plain Python: the same code, so the same result (checked here by
+    running the compiled functions' Python source)."""
+    import colorquant._dither as dither
+
+    pixels = with_alpha(photo_like(40, 24)) if alpha else photo_like(40, 24)
+    compiled = compress_image(pixels, k, seed=0, space=space, dither=0.75)
+    for name in ("_diffuse", "_diffuse_opaque"):
+        monkeypatch.setattr(dither, name, getattr(dither, name).py_func)
+    plain = compress_image(pixels, k, seed=0, space=space, dither=0.75)
+    assert compiled.tobytes() == plain.tobytes() and compiled.getpalette() == plain.getpalette()
