@@ -262,3 +262,17 @@ def test_the_dithering_kernels_as_plain_python_give_the_same_indices(monkeypatch
         monkeypatch.setattr(dither, name, getattr(dither, name).py_func)
     plain = compress_image(pixels, k, seed=0, space=space, dither=0.75)
     assert compiled.tobytes() == plain.tobytes() and compiled.getpalette() == plain.getpalette()
+
+
+def test_verbose_says_when_delta_e_is_measured_on_a_sample(tmp_path, monkeypatch, capsys):
+    """Dithered and over 2**20 pixels: a fixed sample, and the line says so; undithered: exact, all pixels."""
+    monkeypatch.chdir(tmp_path)
+    big = np.tile(photo_like(64, 64), (17, 16, 1))[:1025, :1024]   # 1 049 600 pixels
+    Image.fromarray(big).save("big.png")
+    _, out, _ = run(capsys, "-v", "-k", 4, "--dither", "big.png")
+    assert "(on a sample of 2**20 pixels)" in out[0]
+    reported = float(out[0].split("ΔE2000 ")[1].split(" ")[0])
+    written = rgba_of(Image.open("big_k4.png"))[..., :3]
+    assert reported == pytest.approx(delta_e(big, written), rel=0.02)   # a sample: close to all pixels
+    _, out, _ = run(capsys, "-v", "-k", 4, "--force", "big.png")
+    assert "sample" not in out[0]
