@@ -2,9 +2,12 @@
 
 The public API (``__all__``):
 
-- `compress_image` : the photo with at most k colours, chosen by K-means, as a palette ('P') image.
+- `compress_image` : the photo with at most k colours, chosen by K-means (in sRGB or in Oklab), as a
+  palette ('P') image; or the photo on a palette you give.
+- `compress_images` : several photos with one shared palette (animation frames, sprite sheets).
 - `png_bytes` : that image as the bytes of a PNG file, as the command line writes it.
 - `psnr` : the peak signal-to-noise ratio of a result against its original, in dB.
+- `delta_e` : the mean CIEDE2000 colour difference of a result against its original.
 - `load_rgb` : an image read the way `compress_image` reads it, as an (H, W, 3) uint8 array.
 - `nearest`, `palette_image` : the two steps the notebook's lesson uses (nearest centre, image from
   a palette and an index).
@@ -20,22 +23,27 @@ The package is laid out by concern, one private module each, in the order a phot
 
 - ``_read`` : read a path, file object, PIL image or array as RGBA pixels, upright by its EXIF;
 - ``_colors`` : colour codes, distinct colours with their pixel counts, premultiplied alpha;
+- ``_oklab`` : sRGB to Oklab and back;
+- ``_palette`` : the palette in a space (sRGB or Oklab): fitted, opaque entries kept opaque, given, mapped;
 - ``_kmeans`` : weighted K-means on the distinct colours (k-means++ starts, Lloyd's iterations);
 - ``_quantize`` : `compress_image`: fit the palette, map every pixel to it (or dither), build the result;
+- ``_dither`` : Floyd-Steinberg dithering with a strength (numba, imported only to dither);
 - ``_order`` : order the palette so that the PNG compresses well;
 - ``_png`` : `png_bytes`, the PNG writer;
-- ``_metrics`` : `psnr`;
+- ``_metrics`` : `psnr` and `delta_e`;
 - ``_cli`` : the command line::
 
-    colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither]
+    colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither[=LEVEL]]
+               [--space rgb|oklab] [--shared | --palette FILE] [-v]
                [-o OUT | --out-dir DIR] [--force] [--strip] FILE... | -
 """
 from ._cli import main
 from ._kmeans import nearest
-from ._metrics import psnr
+from ._metrics import delta_e, psnr
 from ._png import png_bytes
-from ._quantize import compress_image, palette_image
+from ._quantize import compress_image, compress_images, palette_image
 from ._read import load_rgb
 from ._version import __version__ as __version__
 
-__all__ = ["compress_image", "load_rgb", "main", "nearest", "palette_image", "png_bytes", "psnr"]
+__all__ = ["compress_image", "compress_images", "delta_e", "load_rgb", "main", "nearest", "palette_image",
+           "png_bytes", "psnr"]

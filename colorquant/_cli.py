@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 
 from ._checks import _MAX_COLORS, _check_n_colors, _check_seed
-from ._quantize import _Pixels, _quantize
+from ._palette import SPACES, _check_dither, _read_palette
+from ._quantize import _Pixels, _quantize, _quantize_shared
 from ._read import _png_text, _read_image
 from ._version import __version__
 
@@ -186,7 +187,7 @@ def _fewest_colors(pixels, args):
     counted once, for every k. Raises _NotWritten when even -k falls short.
     """
     def attempt(n_colors):
-        result = _quantize(pixels, n_colors, args.seed, args.dither)
+        result = _quantize(pixels, n_colors, args.seed, args.dither, args.space)
         return result, result.psnr(pixels)
 
     low, high = 0, 1                 # low stands for a k that does not reach the target
@@ -227,13 +228,14 @@ def _compress_file(file, args, inputs):
     del image
     if args.min_psnr is None:
         n_colors = args.colors
-        result = _quantize(pixels, n_colors, args.seed, args.dither)
+        result = _quantize(pixels, n_colors, args.seed, args.dither, args.space, args.palette)
         quality = result.psnr(pixels)
     else:
         n_colors, result, quality = _fewest_colors(pixels, args)
         if not stdio:
             target = _output_path(file, args, n_colors)
             _check_target(target, args, inputs)
+    scores = _verbose_scores(result, pixels, args)
     del pixels
     png = result.png(text=text)
     if not stdio:
@@ -249,7 +251,80 @@ def _compress_file(file, args, inputs):
         _write_png(png, target, args.force)
     chosen = f"k {n_colors}, " if args.min_psnr is not None else ""
     return (f"{'(stdout)' if stdio else _display(target)}: {chosen}{result.color_count()} colours, "
-            f"{len(png) / 1000:.1f} kB, PSNR {quality:.2f} dB, {time.perf_counter() - start:.2f} s")
+            f"{len(png) / 1000:.1f} kB, PSNR {quality:.2f} dB{scores}, {time.perf_counter() - start:.2f} s")
+
+
+def _verbose_scores(result, pixels, args):
+    """With --verbose, the mean CIEDE2000 difference for the report line (', ΔE2000 4.27'); else ''.
+
+    Undithered it is exact (on the distinct colours); dithered, on a fixed sample of at most 2**20
+    pixels, and the line says so when the image has more.
+    """
+    if not args.verbose:
+        return ""
+    difference, sampled = result.delta_e(pixels)
+    return f", ΔE2000 {difference:.2f}" + (" (on a sample of 2**20 pixels)" if sampled else "")
+
+
+def _run_shared(args):
+    """--shared: read every input, fit one palette to all, write each with it; return the exit status.
+
+    The palette depends on every input, so when one cannot be read (or its output cannot be written
+    because it exists or is an input), nothing is written and the status is 1.
+    """
+    inputs = _Inputs(args.files)
+    total = len(args.files)
+    all_pixels, texts, targets, failed = [], [], [], False
+    start = time.perf_counter()
+    for number, file in enumerate(args.files, 1):
+        prefix = f"[{number}/{total}] {_display(file)}"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.simplefilter("ignore", category)
+            try:
+                target = _output_path(file, args, args.colors)
+                _check_target(target, args, inputs)
+                image, name = _read_image(Path(file))
+                texts.append({} if args.strip else _png_text(image))
+                all_pixels.append(_Pixels.of(image, name))
+                targets.append(target)
+                del image
+            except Exception as error:  # noqa: BLE001 - reported; then nothing is written
+                failed = True
+                _say(sys.stderr, f"{prefix}: error: {type(error).__name__}: {error}")
+        for note in dict.fromkeys(str(warning.message) for warning in caught):
+            _say(sys.stderr, f"{prefix}: note: {note}")
+    if failed:
+        _say(sys.stderr, "colorquant: --shared: nothing written; the shared palette needs every input")
+        return _EXIT_FAILED
+    results = _quantize_shared(all_pixels, args.colors, args.seed, args.dither, args.space)
+    seconds = (time.perf_counter() - start) / total
+    statuses = []
+    for number, (file, pixels, result, text, target) in enumerate(
+            zip(args.files, all_pixels, results, texts, targets, strict=True), 1):
+        prefix = f"[{number}/{total}] {_display(file)}"
+        png = result.png(text=text)
+        if args.skip_if_larger and len(png) > os.stat(file).st_size:
+            _say(sys.stderr, f"{prefix}: skipped: the PNG would be {len(png)} bytes, larger than the input's "
+                             f"{os.stat(file).st_size}; nothing written")
+            statuses.append(_EXIT_SKIPPED)
+            continue
+        try:
+            _write_png(png, target, args.force)
+        except OSError as error:
+            _say(sys.stderr, f"{prefix}: error: {type(error).__name__}: {error}")
+            statuses.append(_EXIT_FAILED)
+            continue
+        _say(sys.stdout, f"[{number}/{total}] {_display(target)}: {result.color_count()} colours "
+                         f"(shared palette of {len(result.palette)}), {len(png) / 1000:.1f} kB, PSNR "
+                         f"{result.psnr(pixels):.2f} dB{_verbose_scores(result, pixels, args)}, "
+                         f"{seconds:.2f} s")
+        statuses.append(0)
+    for status in (_EXIT_FAILED, _EXIT_SKIPPED):
+        if status in statuses:
+            return status
+    return 0
 
 
 def _int_in_range(low, high, check):
@@ -271,6 +346,21 @@ def _decibels(text):
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number of dB above 0, got {text!r}")
     return value
+
+
+def _strength(text):
+    """An argparse type: a dithering level, a number from 0 to 1."""
+    try:
+        return _check_dither(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}") from error
+
+
+def _dither_alone(argv):
+    """The arguments with --dither alone (no =LEVEL) as --dither=1, up to a '--': so that the word after
+    it stays a file (``colorquant --dither *.jpg``), as pngquant's --floyd and --floyd=0.5."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    return ["--dither=1" if argument == "--dither" else argument for argument in argv[:end]] + argv[end:]
 
 
 def _output_key(file, args):
@@ -329,7 +419,20 @@ def _parse_args(argv):
                         help="write nothing when the PNG would be larger than the input file (exit 98)")
     parser.add_argument("--seed", type=_int_in_range(0, "2**32 - 1", _check_seed), default=0, metavar="S",
                         help="random seed, 0 to 2**32 - 1 (default: 0): the same seed gives the same file")
-    parser.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering onto the palette")
+    parser.add_argument("--dither", type=_strength, default=0.0, metavar="[=LEVEL]",
+                        help="Floyd-Steinberg dithering onto the palette; --dither=LEVEL sets its strength "
+                             "from 0 (none) to 1 (full, what --dither alone means), as pngquant's --floyd")
+    parser.add_argument("--space", choices=SPACES, default="rgb",
+                        help="where the palette is fitted and colours are matched: rgb (default: the best "
+                             "PSNR) or oklab (perceptual: the lowest colour difference, ΔE2000)")
+    parser.add_argument("--shared", action="store_true",
+                        help="one palette for all the inputs (animation frames, sprites), fitted to all "
+                             "their pixels; each output has the full palette in the same order")
+    parser.add_argument("--palette", metavar="FILE",
+                        help="map onto the colours of this image instead of fitting: a palette (P) image's "
+                             "palette in its order, otherwise its distinct colours (at most 256)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also report the mean CIEDE2000 colour difference (ΔE2000) beside PSNR")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", metavar="OUT",
                        help="output file (one input only; its folder must exist)")
@@ -339,11 +442,32 @@ def _parse_args(argv):
                         help="leave out a PNG input's text chunks (title, author, copyright...), which are "
                              "kept by default; the colour profile is always kept")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_dither_alone(sys.argv[1:] if argv is None else list(argv)))
+    _check_palette_options(parser, args)
     if args.colors is None:
         args.colors = _MAX_COLORS if args.min_psnr is not None else 16
     _check_inputs(parser, args)
     return args
+
+
+def _check_palette_options(parser, args):
+    """Usage errors of --shared and --palette; --palette's file read (its size becomes -k, for the name)."""
+    if args.shared:
+        clashes = (("-o", args.output is not None), ("- (stdin)", _STDIO in args.files),
+                   ("--min-psnr", args.min_psnr is not None), ("--palette", args.palette is not None))
+        for clash, given in clashes:
+            if given:
+                parser.error(f"--shared cannot be used with {clash}: it writes one output per input "
+                             "with one palette fitted to all")
+    if args.palette is not None:
+        for clash, given in (("--min-psnr", args.min_psnr is not None), ("-k", args.colors is not None)):
+            if given:
+                parser.error(f"--palette gives the colours: {clash} cannot be used with it")
+        try:
+            args.palette = _read_palette(args.palette, name=f"palette file {_display(args.palette)!r}")
+        except (OSError, ValueError) as error:
+            parser.error(f"--palette: {error}")
+        args.colors = len(args.palette)
 
 
 class _StopOnSignals:
@@ -438,7 +562,7 @@ def main(argv=None):
         return stop.code
     try:
         with _StopOnSignals():
-            return _run(args)
+            return _run_shared(args) if args.shared else _run(args)
     except _Stopped as stopped:
         _say(sys.stderr, f"colorquant: stopped by {signal.Signals(stopped.signum).name}; "
                          "no temporary file left behind")

@@ -121,3 +121,28 @@ def cmyk_profile():
               + struct.pack(">iii", 63190, 65536, 54061) + b"\0" * 48)
     assert len(header) == 128
     return header + table + data
+
+
+def icon_sheet():
+    """8 anti-aliased icons (discs, rounded squares, triangles, each with a white dot) on a transparent
+    256 x 128 canvas: drawn at 4 times the size and scaled down, so their edges have graded alpha."""
+    from PIL import ImageDraw
+
+    scale, size = 4, 64
+    big = Image.new("RGBA", (256 * scale, 128 * scale), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(big)
+    colors = [(220, 40, 40), (40, 160, 60), (30, 90, 200), (240, 200, 20), (150, 60, 180), (20, 170, 170),
+              (250, 120, 30), (60, 60, 60)]
+    for i, color in enumerate(colors):
+        left, top, margin = (i % 4) * size * scale, (i // 4) * size * scale, 8 * scale
+        box = (left + margin, top + margin, left + (size - 8) * scale, top + (size - 8) * scale)
+        if i % 3 == 0:
+            draw.ellipse(box, fill=color + (255,))
+        elif i % 3 == 1:
+            draw.rounded_rectangle(box, radius=10 * scale, fill=color + (255,))
+        else:
+            corners = [(left + 32 * scale, box[1]), (box[2], box[3]), (box[0], box[3])]
+            draw.polygon(corners, fill=color + (255,))
+        draw.ellipse((left + 26 * scale, top + 26 * scale, left + 38 * scale, top + 38 * scale),
+                     fill=(255, 255, 255, 255))
+    return big.resize((256, 128), Image.Resampling.LANCZOS)
