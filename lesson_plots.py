@@ -9,7 +9,6 @@ import contextlib
 import io
 import textwrap
 
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
@@ -213,13 +212,20 @@ def decoded(data):
         return np.asarray(file.convert("RGB"))
 
 
+_LAST_LAB = [None, None]   # the last original and its CIELAB values: several versions compare with one
+
+
 def mean_delta_e(original, changed):
     """Mean CIEDE2000 colour difference between two RGB uint8 images (about 1: just noticeable)."""
-    return skcolor.deltaE_ciede2000(skcolor.rgb2lab(original), skcolor.rgb2lab(changed)).mean()
+    if _LAST_LAB[0] is not original:
+        _LAST_LAB[:] = [original, skcolor.rgb2lab(original)]
+    return skcolor.deltaE_ciede2000(_LAST_LAB[1], skcolor.rgb2lab(changed)).mean()
 
 
 def k_explorer(palettes, label_images, psnr_k, start):
     """A slider over the fitted k values, showing each k's image at its own size, palette and PSNR."""
+    import ipywidgets as widgets  # here, so that the notebook's other cells do not wait for it
+
     slider = widgets.SelectionSlider(options=sorted(palettes), value=start, description="k")
     width = widgets.Layout(width=f"{label_images[start].shape[1]}px")
     picture, swatches, caption = widgets.Image(layout=width), widgets.Image(layout=width), widgets.HTML()
