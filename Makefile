@@ -5,6 +5,11 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.requirements-installed
 NOTEBOOK := color_compression.ipynb
 EXECUTE := --execute --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False
+# The learner's working copy, which `make lab` opens: JupyterLab autosaves there (git ignores it), so the
+# tracked notebook keeps the outputs of one Restart & Run All and `make test` keeps passing.
+WORK_COPY := my_color_compression.ipynb
+# JupyterLab refuses to run as root without --allow-root (containers, some classrooms).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 # The lock's tool, in a virtual environment of its own (not the project's): uv, at an exact version.
 UV_VERSION := 0.13.9
 TOOLS := build/tools
@@ -21,10 +26,11 @@ $(READY): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-# Execute the notebook in a fresh kernel; write build/color_compression.html and the compressed PNGs.
+# Execute the notebook in a fresh kernel; write build/color_compression.html and the compressed PNGs. The classic
+# template writes each figure's description (its output's "alt" metadata) as the image's alternative text.
 run: $(READY)
 	mkdir -p build
-	$(BIN)/jupyter nbconvert --to html $(EXECUTE) --output-dir build $(NOTEBOOK)
+	$(BIN)/jupyter nbconvert --to html --template classic $(EXECUTE) --output-dir build $(NOTEBOOK)
 	@echo "Wrote build/color_compression.html and the compressed images in build/"
 
 # Lint first; then nbval re-executes the notebook against its stored outputs, and the tests in tests/ run.
@@ -46,8 +52,11 @@ lock:
 refresh: $(READY)
 	$(BIN)/jupyter nbconvert --to notebook $(EXECUTE) --inplace $(NOTEBOOK)
 
+# Open the learner's working copy in JupyterLab, made from the notebook the first time (never overwritten: delete
+# it to start afresh). Your typed solutions and outputs stay there; the tracked notebook is not touched.
 lab: $(READY)
-	$(BIN)/jupyter lab $(NOTEBOOK)
+	test -f $(WORK_COPY) || cp $(NOTEBOOK) $(WORK_COPY)
+	$(BIN)/jupyter lab $(ALLOW_ROOT) $(WORK_COPY)
 
 # Speed, memory and quality figures (not a test); uses pngquant when it is installed.
 bench: $(READY)

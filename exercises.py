@@ -6,7 +6,8 @@ notebook cell shows only that text. A message starts with "Not yet:" (the placeh
 place), "Correct!" or "Not quite:" followed by a hint that names the mistake. A check never raises
 for a learner's mistake: an exception raised by the learner's code is reported as a hint. The test
 data are seeded and the messages hold no timings or addresses, so the output is deterministic.
-Answers are accepted however they are written: as lists, scaled by 1/255, with any distance formula.
+Answers are accepted however they are written: as lists, scaled by 1/255, with any distance formula,
+as a scan or a bisection, and for 8-bit, 16-bit or float images.
 """
 import contextlib
 import dis
@@ -16,19 +17,18 @@ import math
 from unittest import mock
 
 import numpy as np
-from PIL import Image
 from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances_argmin
 
-from colorquant import compress_image, load_rgb, nearest, psnr
+from colorquant import compress_image, png_bytes, psnr
 
 SAMPLE_K = 8                     # clusters asked of fit_sample_predict (small, so the check is fast)
 SAMPLE_SHARE = (0.005, 0.02)     # accepted sample size: 0.5% to 2% of the rows of X
 MIN_AGREEMENT = 0.999            # share of labels that must be the nearest fitted center (ties aside)
 MAX_K = 64                       # smallest_k looks for k from 1 to MAX_K
 TARGETS_DB = (8.0, 18.0, 60.0)   # targets for smallest_k: k = 1 suffices, a middle k, out of reach
-RANDOM_PALETTE_SEEDS = 5         # random palettes averaged for the reference PSNR of the own photo
-MAX_PSNR_PIXELS = 200_000        # the own photo's PSNR is measured on a seeded sample of this many pixels
+BUDGET_K = 256                   # largest_k_within looks for k from 1 to BUDGET_K
+BUDGETS = (60, 400, 700)         # byte budgets for largest_k_within: below any PNG, two middle ones
 PLACEHOLDER_OPS = frozenset({"RESUME", "NOP", "CACHE", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONST"})
 NOT_YET = {}                     # the "Not yet" message of each exercise, filled in by @exercise
 
@@ -147,6 +147,18 @@ def assignment_shape_hint(labels, n, k):
     if labels.shape != (n,):
         hint = hints.get(labels.shape, f"the result should have shape ({n},), one index per row of X.")
         return f"Not quite: {hint} Yours has shape {shape_text(labels.shape)}."
+    return None
+
+
+def wraps_around(assign_points, X, centers, expected):
+    """True if assign_points is right on float copies of X and centers, so uint8 arithmetic broke it."""
+    if X.dtype != np.uint8:
+        return False
+    try:
+        labels = np.asarray(assign_points(X.astype(float), np.asarray(centers, dtype=float)))
+    except Exception:  # noqa: BLE001 - the learner's code failing on floats: not the wrap-around
+        return False
+    return labels.shape == expected.shape and np.array_equal(labels, expected)
 
 
 @exercise("assign_points", "Not yet: write the body of assign_points (under its docstring), "
@@ -171,11 +183,10 @@ def check_assign_points(assign_points):
             return f"Not quite: each label should be the index of a center, a whole number from 0 to {k - 1}."
         if np.array_equal(labels, distances.argmax(axis=1)):
             return "Not quite: you picked the farthest center for each point. Use argmin, not argmax."
-        wrapped = X_case[:, None, :] - centers[None, :, :]     # what uint8 subtraction gives
-        wrapped = (wrapped.astype(float) ** 2).sum(axis=2).argmin(axis=1)
-        if centers.dtype == np.uint8 and np.array_equal(labels, wrapped):
-            return ("Not quite: with uint8 pixels as centers (as K-means starts), X - centers wraps around "
-                    "(in uint8, 0 - 1 gives 255). Convert X to float before subtracting: X.astype(float).")
+        if centers.dtype == np.uint8 and wraps_around(assign_points, X_case, centers, expected):
+            return ("Not quite: with uint8 pixels and uint8 centers (K-means starts from pixels), "
+                    "X - centers wraps around: in uint8, 3 - 5 gives 254, and squaring wraps again. Your "
+                    "labels are right when the same values come as floats: convert first, X.astype(float).")
         i = int(np.flatnonzero(labels != expected)[0])
         return (f"Not quite: {np.sum(labels != expected)} of {n} labels are wrong. The first is row {i}: "
                 f"X[{i}] = {X_case[i].tolist()} is nearest to centers[{expected[i]}] = "
@@ -185,50 +196,78 @@ def check_assign_points(assign_points):
 
 # --- exercise 2: the update step --------------------------------------------------------------------
 
-def cluster_statistic(X, labels, k, statistic):
-    """A (k, 3) array: row j is statistic(points with label j, axis=0), e.g. np.mean or np.median."""
-    return np.array([statistic(X[labels == j], axis=0) for j in range(k)])
+def cluster_statistic(X, labels, centers, statistic):
+    """Row j: statistic(points with label j, axis=0), e.g. np.mean, or centers[j] if there are none."""
+    return np.array([statistic(X[labels == j], axis=0) if np.any(labels == j) else centers[j]
+                     for j in range(len(centers))], dtype=float)
+
+
+def update_cases():
+    """Two seeded (X, labels, centers) cases: every cluster has points; cluster 2 has none."""
+    rng = np.random.default_rng(2)
+    X, k = rng.integers(0, 256, size=(300, 3), dtype=np.uint8), 5
+    full = rng.permutation(np.repeat(np.arange(k), [25, 40, 70, 100, 65]))
+    empty = np.where(full == 2, 4, full)                  # nobody keeps label 2
+    centers = rng.uniform(30, 225, size=(k, 3))
+    return [(X, full, centers), (X, empty, centers)]
+
+
+UPDATE_MISTAKES = {
+    "every row is the mean of all of X; row j should average only X[labels == j].":
+        lambda X, labels, centers: np.tile(X.mean(axis=0), (len(centers), 1)),
+    "these are medians. K-means moves each center to the mean of its points.":
+        lambda X, labels, centers: cluster_statistic(X, labels, centers, np.median),
+    "these are sums. Divide by the number of points in each cluster, or use mean.":
+        lambda X, labels, centers: cluster_statistic(X, labels, centers, np.sum),
+    "your means are rounded to whole numbers. Keep them as floats; rounding comes at the very end.":
+        lambda X, labels, centers: np.rint(cluster_statistic(X, labels, centers, np.mean)),
+    "your means are truncated to whole numbers. Keep them as floats; rounding comes at the very end.":
+        lambda X, labels, centers: np.floor(cluster_statistic(X, labels, centers, np.mean)),
+    "you returned the centers unchanged. Compute the mean of the points of each label.":
+        lambda X, labels, centers: centers,
+}
 
 
 @exercise("update_centers", "Not yet: write the body of update_centers (under its docstring), "
                             "then run this cell again.")
 def check_update_centers(update_centers):
-    """Print whether update_centers(X, labels, k) returns the mean of the points of each cluster."""
-    rng = np.random.default_rng(2)
-    X, k = rng.integers(0, 256, size=(300, 3), dtype=np.uint8), 5
-    labels = rng.permutation(np.repeat(np.arange(k), [25, 40, 70, 100, 65]))
-    centers = as_numbers(call_learner(update_centers, "update_centers", X.copy(), labels.copy(), k),
-                         "update_centers")
-    shape_hints = {(3,): f"you returned one colour; return {k} rows, one mean per label.",
-                   (k,): "you returned one number per cluster; each row needs 3: X[labels == j].mean(0).",
-                   (3, k): f"rows and columns are swapped: return shape ({k}, 3), one row per cluster.",
-                   (len(X), 3): f"you returned one row per point; return one row per cluster ({k} rows)."}
-    if centers.shape != (k, 3):
-        hint = shape_hints.get(centers.shape, f"the result should have shape ({k}, 3).")
-        return f"Not quite: {hint} Yours has shape {shape_text(centers.shape)}."
-    expected = cluster_statistic(X, labels, k, np.mean)
-    centers = on_pixel_scale(centers, expected)
-    if np.isnan(centers).any():
-        return "Not quite: your result contains NaN, the mean of no points. X[labels == j] selects label j."
-    if np.allclose(centers, expected):
-        return "Correct! Each center moves to the mean of its points."
-    wrong = {"every row is the mean of all of X; row j should average only X[labels == j].": X.mean(axis=0),
-             "these are medians. K-means moves each center to the mean of its points.":
-                 cluster_statistic(X, labels, k, np.median),
-             "these are sums. Divide by the number of points in each cluster, or use mean.":
-                 cluster_statistic(X, labels, k, np.sum),
-             "your means are rounded to whole numbers. Keep them as floats; rounding comes later.":
-                 np.rint(expected),
-             "your means are truncated to whole numbers. Keep them as floats; rounding comes later.":
-                 np.floor(expected)}
-    for hint, value in wrong.items():
-        if np.allclose(centers, value):
-            return "Not quite: " + hint
-    if np.allclose(np.sort(centers, axis=0), np.sort(expected, axis=0)):
-        return "Not quite: your rows are the right means in the wrong order. Row j is the mean of label j."
-    j = int(np.flatnonzero(~np.all(np.isclose(centers, expected), axis=1))[0])
-    return (f"Not quite: row {j} should be the mean of the points with label {j}, {rounded(expected[j])}, "
-            f"but you returned {rounded(centers[j])}.")
+    """Print whether update_centers(X, labels, centers) moves each center to the mean of its points and
+    keeps the center of a cluster without points."""
+    for X, labels, old in update_cases():
+        k = len(old)
+        result = call_learner(update_centers, "update_centers", X.copy(), labels.copy(), old.copy())
+        centers = as_numbers(result, "update_centers")
+        shape_hints = {(3,): f"you returned one colour; return {k} rows, one mean per label.",
+                       (k,): "you returned one number per cluster; each row needs 3: X[labels == j].mean(0).",
+                       (3, k): f"rows and columns are swapped: return shape ({k}, 3), one row per cluster.",
+                       (len(X), 3): f"you returned one row per point; return one row per cluster ({k} rows).",
+                       (k - 1, 3): f"you returned {k - 1} rows: keep a row for the cluster without points."}
+        if centers.shape != (k, 3):
+            hint = shape_hints.get(centers.shape, f"the result should have shape ({k}, 3), like centers.")
+            return f"Not quite: {hint} Yours has shape {shape_text(centers.shape)}."
+        expected = cluster_statistic(X, labels, old, np.mean)
+        centers = on_pixel_scale(centers, expected)
+        if np.allclose(centers, expected):
+            continue
+        empty = [j for j in range(k) if not np.any(labels == j)]
+        if empty and np.allclose(np.delete(centers, empty, axis=0), np.delete(expected, empty, axis=0)):
+            j = empty[0]
+            got = "NaN, the mean of no points" if np.isnan(centers[j]).any() else rounded(centers[j])
+            return (f"Not quite: cluster {j} has no points, and you returned {got} for it. A cluster without "
+                    f"points keeps its previous center: centers[{j}] = {rounded(old[j])}.")
+        if np.isnan(centers).any():
+            return ("Not quite: your result contains NaN, the mean of no points. "
+                    "X[labels == j] selects label j.")
+        for hint, mistake in UPDATE_MISTAKES.items():
+            if np.allclose(centers, mistake(X, labels, old)):
+                return "Not quite: " + hint
+        if np.allclose(np.sort(centers, axis=0), np.sort(expected, axis=0)):
+            return ("Not quite: your rows are the right means in the wrong order. "
+                    "Row j is the mean of label j.")
+        j = int(np.flatnonzero(~np.all(np.isclose(centers, expected), axis=1))[0])
+        return (f"Not quite: row {j} should be the mean of the points with label {j}, "
+                f"{rounded(expected[j])}, but you returned {rounded(centers[j])}.")
+    return "Correct! Each center moves to the mean of its points, and a center without points stays put."
 
 
 # --- exercise 3: Lloyd's loop -----------------------------------------------------------------------
@@ -244,17 +283,17 @@ def kmeans_cases():
 
 
 def lloyd(X, centers, max_iter=100):
-    """Lloyd's loop from centers, a cluster without points keeping its center: the reference for kmeans."""
+    """Lloyd's loop from centers, a cluster without points keeping its center: the reference for kmeans.
+    Returns (centers, labels of those centers, labels of the assignment before the last update)."""
     centers = np.array(centers, dtype=float)
     labels = squared_distances(X, centers).argmin(axis=1)
+    previous = labels
     for _ in range(max_iter):
-        centers = np.array([X[labels == j].mean(axis=0) if np.any(labels == j) else centers[j]
-                            for j in range(len(centers))])
-        new_labels = squared_distances(X, centers).argmin(axis=1)
-        if np.array_equal(new_labels, labels):
+        centers = cluster_statistic(X, labels, centers, np.mean)
+        previous, labels = labels, squared_distances(X, centers).argmin(axis=1)
+        if np.array_equal(previous, labels):
             break
-        labels = new_labels
-    return centers, labels
+    return centers, labels, previous
 
 
 def lloyd_result(result, name="kmeans"):
@@ -265,35 +304,45 @@ def lloyd_result(result, name="kmeans"):
     return as_numbers(result[0], name + "'s centers"), as_numbers(result[1], name + "'s labels")
 
 
+def kmeans_hint(X, start, max_iter, centers, labels):
+    """A hint for a loop whose result differs from scikit-learn's from the same start, or None."""
+    sk = KMeans(len(start), init=start, n_init=1, tol=0, max_iter=max_iter).fit(X.astype(float))
+    if centers.shape != (len(start), 3) or labels.shape != (len(X),):
+        return (f"Not quite: for {len(X)} points and {len(start)} centers, return centers of shape "
+                f"({len(start)}, 3) and labels of shape ({len(X)},); yours have shapes "
+                f"{shape_text(centers.shape)} and {shape_text(labels.shape)}.")
+    centers = on_pixel_scale(centers, sk.cluster_centers_)
+    clear = clear_winner(X, sk.cluster_centers_, 1e-6)
+    right_centers = np.allclose(centers, sk.cluster_centers_, rtol=0, atol=1e-6)
+    if right_centers and np.array_equal(labels[clear], sk.labels_[clear]):
+        return None
+    previous = lloyd(X, start, max_iter)[2]
+    if right_centers and np.array_equal(labels, previous):
+        return ("Not quite: your centers are right, but your labels are those of the assignment before the "
+                "last update, not of the centers you return. Assign once more after the last update.")
+    if right_centers:
+        return ("Not quite: your centers are right but the labels are not those of the final centers. "
+                "Return the labels of an assignment to the centers you return.")
+    if max_iter == 2:
+        return ("Not quite: with max_iter=2 your loop should stop after 2 update steps, as scikit-learn "
+                "does; count the updates and stop at max_iter even if labels still change.")
+    if np.allclose(centers, start):
+        return "Not quite: your centers are still the start. Repeat the update step inside the loop."
+    return (f"Not quite: from the same start, scikit-learn stops after {sk.n_iter_} iterations with "
+            f"centers[0] = {rounded(sk.cluster_centers_[0])}; yours is {rounded(centers[0])}. "
+            "Loop until no label changes: assignment, update, assignment again.")
+
+
 @exercise("kmeans", "Not yet: write the body of kmeans (under its docstring), then run this cell again.")
 def check_kmeans(kmeans):
     """Print whether kmeans(X, initial_centers, max_iter) runs Lloyd's loop as scikit-learn does."""
     cases, (X_empty, start_empty) = kmeans_cases()
     for max_iter, (X, start) in itertools.product((100, 2), cases):   # full runs first
         result = call_learner(kmeans, "kmeans", X.copy(), start.copy(), max_iter=max_iter)
-        centers, labels = lloyd_result(result)
-        sk = KMeans(len(start), init=start, n_init=1, tol=0, max_iter=max_iter).fit(X.astype(float))
-        if centers.shape != (len(start), 3) or labels.shape != (len(X),):
-            return (f"Not quite: for {len(X)} points and {len(start)} centers, return centers of shape "
-                    f"({len(start)}, 3) and labels of shape ({len(X)},); yours have shapes "
-                    f"{shape_text(centers.shape)} and {shape_text(labels.shape)}.")
-        centers = on_pixel_scale(centers, sk.cluster_centers_)
-        same_labels = np.array_equal(labels[clear_winner(X, sk.cluster_centers_, 1e-6)],
-                                     sk.labels_[clear_winner(X, sk.cluster_centers_, 1e-6)])
-        if np.allclose(centers, sk.cluster_centers_, rtol=0, atol=1e-6) and same_labels:
-            continue
-        if max_iter == 2:
-            return ("Not quite: with max_iter=2 your loop should stop after 2 update steps, as scikit-learn "
-                    "does; count the updates and stop at max_iter even if labels still change.")
-        if np.allclose(centers, start):
-            return "Not quite: your centers are still the start. Repeat the update step inside the loop."
-        if not same_labels and np.allclose(centers, sk.cluster_centers_, atol=1e-6):
-            return ("Not quite: your centers are right but the labels are not those of the final centers. "
-                    "Return the labels of the last assignment step.")
-        return (f"Not quite: from the same start, scikit-learn stops after {sk.n_iter_} iterations with "
-                f"centers[0] = {rounded(sk.cluster_centers_[0])}; yours is {rounded(centers[0])}. "
-                "Loop until no label changes: assignment, update, assignment again.")
-    centers, labels = lloyd_result(call_learner(kmeans, "kmeans", X_empty.copy(), start_empty.copy()))
+        hint = kmeans_hint(X, start, max_iter, *lloyd_result(result))
+        if hint:
+            return hint
+    centers, _ = lloyd_result(call_learner(kmeans, "kmeans", X_empty.copy(), start_empty.copy()))
     expected = lloyd(X_empty, start_empty)[0]
     if centers.shape != expected.shape or not np.allclose(on_pixel_scale(centers, expected), expected):
         return ("Not quite: center 3 starts on center 1, so ties give cluster 3 no points at first. "
@@ -368,83 +417,97 @@ def test_image():
     return np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
 
 
-@functools.lru_cache(maxsize=256)
+def as_given(image, form):
+    """The test image as a learner's image may come: 8-bit, 16-bit (values times 257) or floats in [0, 1]."""
+    return {"uint8": image, "uint16": image.astype(np.uint16) * 257, "float": image / 255.0}[form]
+
+
+@functools.lru_cache(maxsize=512)
 def quality(k, seed):
     """PSNR in dB of compress_image(test_image(), k, seed=seed) against the test image (remembered)."""
     return psnr(test_image(), np.asarray(compress_image(test_image(), k, seed=seed).convert("RGB")))
+
+
+def whole_number(value):
+    """True for an int (NumPy's too), not for a bool or a float."""
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
 
 
 @exercise("smallest_k", "Not yet: write the body of smallest_k (under its docstring), "
                         "then run this cell again.")
 def check_smallest_k(smallest_k, seed=0):
     """Print whether smallest_k(image, target_db, seed) gives a k reaching the target while k - 1 does not."""
-    image = test_image()
-    for target in TARGETS_DB:
-        k = call_learner(smallest_k, "smallest_k", image.copy(), target, seed=seed)
+    for target, form in zip(TARGETS_DB, ("uint8", "float", "uint16"), strict=True):
+        k = call_learner(smallest_k, "smallest_k", as_given(test_image(), form), target, seed=seed)
         if k is None:
             if quality(MAX_K, seed) < target:
                 continue
             return (f"Not quite: for {target:g} dB you returned None, but k = {MAX_K} reaches "
                     f"{quality(MAX_K, seed):.2f} dB. Return None only if even k = {MAX_K} falls short.")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        if whole_number(k) and k == 0 and quality(1, seed) >= target:
+            return (f"Not quite: for {target:g} dB you returned 0, one too small: k counts colours from 1, "
+                    f"and k = 1 already reaches {quality(1, seed):.2f} dB.")
+        if not whole_number(k) or not 1 <= k <= MAX_K:
             return f"Not quite: for {target:g} dB you returned {k!r}; return a k from 1 to {MAX_K}, or None."
         reached = quality(k, seed)
+        if reached < target and k < MAX_K and quality(k + 1, seed) >= target:
+            return (f"Not quite: for {target:g} dB you returned k = {k}, one too small: it reaches only "
+                    f"{reached:.2f} dB, and k = {k + 1} is the first to reach the target.")
         if reached < target:
             return (f"Not quite: for {target:g} dB you returned k = {k}, but compress_image with {k} colours "
                     f"reaches only {reached:.2f} dB. Compare psnr(image, compressed) with target_db.")
         if k > 1 and quality(k - 1, seed) >= target:
-            return (f"Not quite: for {target:g} dB you returned k = {k}, but k = {k - 1} already reaches "
-                    f"{quality(k - 1, seed):.2f} dB. Return the first k that reaches it, from k = 1 up.")
+            one_more = " one too large:" if k == 2 or quality(k - 2, seed) < target else ""
+            return (f"Not quite: for {target:g} dB you returned k = {k},{one_more} k = {k - 1} already "
+                    f"reaches {quality(k - 1, seed):.2f} dB. Return a k that reaches it while k - 1 "
+                    "does not.")
     return "Correct! Each k reaches its target and k - 1 does not (or no k up to 64 does, and you said None)."
 
 
-# --- exercise 6: compress your own photo ------------------------------------------------------------
+# --- exercise 6: the most colours within a file size --------------------------------------------------------
 
-def random_palette_psnr(pixels, k):
-    """Mean PSNR, over seeded tries, of mapping pixels (M, 3) to a palette of k of them picked at random."""
-    scores = []
-    for seed in range(RANDOM_PALETTE_SEEDS):
-        rows = np.random.default_rng(seed).choice(len(pixels), size=min(k, len(pixels)), replace=False)
-        palette = pixels[rows]
-        scores.append(psnr(pixels, palette[nearest(pixels, palette)]))
-    return float(np.mean(scores))
+@functools.lru_cache(maxsize=512)
+def png_size(k, seed):
+    """Bytes of png_bytes(compress_image(test_image(), k, seed=seed)) (remembered)."""
+    return len(png_bytes(compress_image(test_image(), k, seed=seed)))
 
 
-@exercise("own_photo", "Not yet: set my_photo to the path of a photo of yours and my_result to "
-                       "compress_image(my_photo, my_k), then run this cell again.")
-def check_own_photo(result, photo, k):
-    """Print whether result is the photo (anything compress_image reads) with at most k colours and
-    beats a palette of k random pixels; PSNRs on a seeded sample of at most 200,000 pixels."""
-    if result is None and photo is None:
-        return NOT_YET["own_photo"]
-    if photo is None:
-        return "Not yet: also set my_photo to the photo you compressed, so that the check can compare them."
-    if result is None:
-        return ("Not quite: my_result is None. Set it to the image compress_image returns, "
-                "my_result = compress_image(my_photo, my_k); .save(...) returns None: save on another line.")
-    if not isinstance(result, Image.Image):
-        return f"Not quite: my_result is a {type(result).__name__}, but compress_image returns a PIL image."
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 256:
-        return f"Not quite: my_k should be a whole number from 1 to 256; it is {k!r}."
-    try:
-        original = load_rgb(photo)
-    except Exception as error:  # noqa: BLE001 - any reason the learner's photo cannot be read
-        raise Hint(f"Not quite: could not read my_photo ({describe(error)}).") from None
-    height, width = original.shape[:2]
-    if result.size != (width, height):
-        return (f"Not quite: my_result is {result.width} x {result.height} pixels but the photo is "
-                f"{width} x {height}. Compress the photo itself, not a resized copy.")
-    rgb = result.convert("RGB")
-    n_colors = len(rgb.getcolors(rgb.width * rgb.height))
-    if n_colors > k:
-        return f"Not quite: my_result has {n_colors:,} colours, more than my_k = {k}. Pass my_k on."
-    pixels, compressed = original.reshape(-1, 3), np.asarray(rgb).reshape(-1, 3)
-    if len(pixels) > MAX_PSNR_PIXELS:
-        rows = np.random.default_rng(0).choice(len(pixels), size=MAX_PSNR_PIXELS, replace=False)
-        pixels, compressed = pixels[rows], compressed[rows]
-    score, reference = psnr(pixels, compressed), random_palette_psnr(pixels, k)
-    if score <= reference and score != math.inf:
-        return (f"Not quite: my_result (PSNR {score:.1f} dB) is no closer to the photo than a palette of "
-                f"{k} random pixels ({reference:.1f} dB on average). Is it compress_image of my_photo?")
-    return (f"Correct! Your photo now has {n_colors:,} colour{'s' * (n_colors != 1)}; PSNR {score:.1f} dB, "
-            f"against {reference:.1f} dB for a palette of {k} pixels picked at random.")
+def fits_budget(k, budget, seed):
+    """True if k's PNG is within budget while k + 1's is not (or k is the largest allowed)."""
+    return png_size(k, seed) <= budget and (k == BUDGET_K or png_size(k + 1, seed) > budget)
+
+
+@exercise("largest_k_within", "Not yet: write the body of largest_k_within (under its docstring), "
+                              "then run this cell again.")
+def check_largest_k_within(largest_k_within, seed=0):
+    """Print whether largest_k_within(image, max_bytes, seed) gives a k whose PNG fits in max_bytes while
+    k + 1's does not (or k = 256), or None when even k = 1 is too large."""
+    for budget, form in zip(BUDGETS, ("uint8", "float", "uint16"), strict=True):
+        image = as_given(test_image(), form)
+        k = call_learner(largest_k_within, "largest_k_within", image, budget, seed=seed)
+        if k is None:
+            if png_size(1, seed) > budget:
+                continue
+            return (f"Not quite: for {budget} bytes you returned None, but k = 1 gives a PNG of "
+                    f"{png_size(1, seed)} bytes. Return None only if even k = 1 is over the budget.")
+        if png_size(1, seed) > budget:
+            return (f"Not quite: for {budget} bytes you returned {k!r}, but even k = 1 gives "
+                    f"{png_size(1, seed)} bytes: return None when nothing fits.")
+        if whole_number(k) and k == 0:
+            return (f"Not quite: for {budget} bytes you returned 0: k counts colours from 1, and k = 1's "
+                    f"PNG ({png_size(1, seed)} bytes) fits. Did you return the k before the first one tried?")
+        if not whole_number(k) or not 1 <= k <= BUDGET_K:
+            return (f"Not quite: for {budget} bytes you returned {k!r}; return a k from 1 to {BUDGET_K} "
+                    "(a whole number, not the size), or None.")
+        if png_size(k, seed) > budget:
+            one_less = " one too large:" if png_size(k - 1, seed) <= budget else ""
+            return (f"Not quite: for {budget} bytes you returned k = {k},{one_less} its PNG is "
+                    f"{png_size(k, seed)} bytes, over the budget. "
+                    "Measure len(png_bytes(compress_image(image, k, seed=seed))).")
+        if not fits_budget(k, budget, seed):
+            one_more = " one too small:" if fits_budget(k + 1, budget, seed) else ""
+            return (f"Not quite: for {budget} bytes you returned k = {k},{one_more} k = {k + 1}'s PNG is "
+                    f"{png_size(k + 1, seed)} bytes and fits too. Return a k whose PNG fits while k + 1's "
+                    "does not.")
+    return ("Correct! Each k's PNG fits in its budget while k + 1's does not, and you said None when even "
+            "k = 1 is too large.")

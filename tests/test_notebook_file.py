@@ -8,7 +8,7 @@ import pytest
 
 from nbfile import NOTEBOOK, ROOT, tagged_cells
 
-MAX_BYTES = 4_000_000
+MAX_BYTES = 5_000_000
 PHOTO_SHA256 = "f5921912645a62638fe780a9a39f4a4a61ebccfd46480648a26b0a9b00bb66fb"
 
 
@@ -127,8 +127,36 @@ def markdown_words(notebook):
             if cell["cell_type"] == "markdown" else 0 for cell in notebook["cells"]]
 
 
-def test_prose_is_at_most_3000_words(notebook):
-    assert sum(markdown_words(notebook)) <= 3000
+def sections(notebook):
+    """{section number: (words of prose, code cells)}, a section running from its "## N." heading."""
+    counts, current = {}, 0
+    for cell, words in zip(notebook["cells"], markdown_words(notebook), strict=True):
+        heading = re.search(r"^## (\d+)\.", "".join(cell["source"]), flags=re.MULTILINE)
+        if heading:   # the words before the heading (in the same cell) belong to the section before
+            before = len(re.sub(r"<details>.*?</details>", "", "".join(cell["source"])[:heading.start()],
+                                flags=re.DOTALL).split())
+            counts[current] = (counts.get(current, (0, 0))[0] + before, counts.get(current, (0, 0))[1])
+            current, words = int(heading.group(1)), words - before
+        prose, code = counts.get(current, (0, 0))
+        counts[current] = (prose + words, code + (cell["cell_type"] == "code"))
+    return counts
+
+
+def test_prose_is_at_most_2700_words(notebook):
+    assert sum(markdown_words(notebook)) <= 2700
+
+
+def test_where_a_palette_pays_is_short(notebook):
+    """Section 6 (the size story, the bits cell included): at most 450 words and 4 code cells."""
+    prose, code = sections(notebook)[6]
+    assert prose <= 450 and code <= 4, (prose, code)
+
+
+def test_sections_counts_a_heading_in_the_middle_of_a_cell():
+    """The counter itself: words before a heading go to the previous section."""
+    cells = [{"cell_type": "markdown", "source": "one two\n\n## 6. Title\n\nthree"},
+             {"cell_type": "code", "source": "x = 1"}, {"cell_type": "markdown", "source": "four"}]
+    assert sections({"cells": cells}) == {0: (2, 0), 6: (5, 1)}
 
 
 def test_first_result_comes_early_and_in_plain_sight(notebook):
@@ -144,19 +172,39 @@ def test_first_result_comes_early_and_in_plain_sight(notebook):
     assert words_before <= 900, f"{words_before} words before the first result"
 
 
+def test_every_figure_has_alternative_text(notebook):
+    """Each stored image carries a description (alt) in its output metadata..."""
+    for number, cell in enumerate(code_cells(notebook), 1):
+        for output in cell.get("outputs", []):
+            if "image/png" in output.get("data", {}):
+                alt = output.get("metadata", {}).get("image/png", {}).get("alt", "")
+                assert len(alt.split()) >= 5, f"code cell {number}: a figure without alternative text"
+
+
+def test_html_export_gives_every_image_its_alt():
+    """...and `make run`'s HTML export (the classic template) puts it on every <img>."""
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter(template_name="classic").from_notebook_node(nbformat.read(NOTEBOOK, as_version=4))
+    assert "<img" in html and "No description has been provided" not in html
+
+
 def test_code_cells_are_short(notebook):
     for number, cell in enumerate(code_cells(notebook), 1):
         lines = "".join(cell["source"]).splitlines()
-        assert len(lines) <= 25, f"code cell {number} has {len(lines)} lines"
+        assert len(lines) <= 20, f"code cell {number} has {len(lines)} lines"
         assert max(map(len, lines), default=0) <= 110, f"code cell {number} has a line over 110 characters"
 
 
 def test_exercises_end_with_a_check_and_have_folded_solutions(notebook):
     checks = [cell for cell in code_cells(notebook)
               if re.search(r"^check_\w+\(", "".join(cell["source"]).splitlines()[-1])]
-    assert len(checks) >= 5
-    prose = "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
-    assert len(re.findall(r"<details><summary>Solution \d+</summary>", prose)) >= len(checks)
+    assert len(checks) == 6
+    cells = notebook["cells"]
+    for cell in checks:   # the folded solution comes right after its exercise
+        after = cells[cells.index(cell) + 1]
+        assert after["cell_type"] == "markdown"
+        assert re.match(r"<details><summary>Solution \d+</summary>", "".join(after["source"]))
 
 
 def folded_solutions(notebook):
@@ -166,25 +214,23 @@ def folded_solutions(notebook):
             re.findall(r"<summary>Solution (\d+)</summary>\s*```python\n(.*?)```", prose, flags=re.DOTALL)}
 
 
-def test_folded_solutions_pass_their_checks(notebook, tmp_path, monkeypatch, capsys):
+def test_folded_solutions_pass_their_checks(notebook, capsys):
     """Each solution, run as a learner would paste it, prints "Correct!" from its check."""
     import numpy as np
     from sklearn.cluster import KMeans
 
     import exercises
-    from colorquant import compress_image, psnr
+    from colorquant import compress_image, png_bytes, psnr
 
     solutions = folded_solutions(notebook)
     assert sorted(solutions) == [1, 2, 3, 4, 5, 6]
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "images").symlink_to(ROOT / "images")
-    (tmp_path / "build").mkdir()
     rng = np.random.default_rng(0)
-    namespace = {"np": np, "KMeans": KMeans, "compress_image": compress_image, "psnr": psnr, "SEED": 0,
+    namespace = {"np": np, "KMeans": KMeans, "compress_image": compress_image, "psnr": psnr,
+                 "png_bytes": png_bytes, "SEED": 0,
                  "X": rng.integers(0, 256, size=(20_000, 3), dtype=np.uint8), **vars(exercises)}
     calls = {1: "check_assign_points(assign_points)", 2: "check_update_centers(update_centers)",
              3: "check_kmeans(kmeans)", 4: "check_fit_sample_predict(fit_sample_predict, X, seed=SEED)",
-             5: "check_smallest_k(smallest_k)", 6: ""}
+             5: "check_smallest_k(smallest_k)", 6: "check_largest_k_within(largest_k_within)"}
     for number, code in sorted(solutions.items()):
         exec(code + calls[number], namespace)  # noqa: S102 - the notebook's solution, as a learner runs it
         assert capsys.readouterr().out.startswith("Correct!"), f"solution {number}"

@@ -61,13 +61,26 @@ def _probe(canvas, *args, **kwargs):
 matplotlib.backend_bases.FigureCanvasBase.print_figure = _probe
 '''
 
-# Run after the last cell: Lloyd's loop of section 4 ends in a fixed point that scikit-learn reaches too.
+# Run after the last cell: the k = 3 fit that section 4 plots ends in a fixed point of Lloyd's loop (each
+# label the nearest centroid, each centroid the mean of its pixels), and the inertia it logged never rises.
 LLOYD_PROBE = '''
-_distances = ((X[:, None, :].astype(float) - hand_centers[None]) ** 2).sum(axis=2)
-_means = [X[hand_labels == j].mean(axis=0) for j in range(len(hand_centers))]
-print("LLOYD", _np.array_equal(_distances.argmin(axis=1), hand_labels), _np.allclose(_means, hand_centers),
-      _np.array_equal(hand_labels, sk_small.labels_), len(hand_centers))
+_points = X.astype(float)
+_nearest = ((_points[:, None, :] - sk_small.cluster_centers_[None]) ** 2).sum(axis=2).argmin(axis=1)
+_means = [_points[sk_small.labels_ == j].mean(axis=0) for j in range(len(sk_small.cluster_centers_))]
+print("LLOYD", _np.array_equal(_nearest, sk_small.labels_), _np.allclose(_means, sk_small.cluster_centers_),
+      bool(_np.all(_np.diff(inertias) <= 1e-9 * inertias[0])), len(inertias) == sk_small.n_iter_)
 '''
+
+
+def with_solutions(notebook):
+    """The notebook with each exercise cell holding its folded solution, as a learner who solved them all."""
+    cells = notebook.cells
+    for i, cell in enumerate(cells[:-1]):
+        solution = re.search(r"<summary>Solution \d+</summary>\s*```python\n(.*?)```", cells[i + 1].source,
+                             flags=re.DOTALL)
+        if cell.cell_type == "code" and solution:
+            lines = cell.source.splitlines()
+            cell.source = "\n".join([lines[0], "", solution.group(1), lines[-1]])   # import, solution, check
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +100,7 @@ def other_run(tmp_path_factory):
                     flags=re.DOTALL)
     assert photo.name in source and OTHER_CREDIT in source
     parameters.source = source
+    with_solutions(notebook)
     first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
     notebook.cells.insert(first_code + 1, nbformat.v4.new_code_cell(CREDIT_PROBE))
     notebook.cells.append(nbformat.v4.new_code_cell(LLOYD_PROBE))
@@ -150,10 +164,20 @@ def test_first_result_is_a_kmeans_palette_of_the_photo(other_run):
     assert float(facts["nearest"]) >= 0.99, first
 
 
-def test_lloyd_loop_reaches_the_fixed_point_scikit_learn_reaches(other_run):
+def test_lloyd_loop_shown_ends_in_a_fixed_point_with_falling_inertia(other_run):
     _, _, _, notebook = other_run
     (line,) = probe_lines(notebook, "LLOYD ")
-    assert line == "LLOYD True True True 3", line
+    assert line == "LLOYD True True True True", line
+
+
+def test_solved_exercises_pass_in_the_notebook_and_the_rest_runs(other_run):
+    """With every folded solution in its exercise cell, each check prints Correct! and the cells after
+    them still run (the lesson does not depend on the learner's functions)."""
+    _, _, _, notebook = other_run
+    answers = probe_lines(notebook, "Correct!")
+    assert len(answers) == 6, answers
+    assert not [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+                if output.get("output_type") == "error"]
 
 
 def test_saved_images_are_credited(other_run):
