@@ -117,24 +117,47 @@ def show_palette_strips(palettes, alt):
     show(fig, alt)
 
 
-def scatter_rgb(ax, points, colors, title, centers=None, moved_from=None):
-    """Scatter RGB points in 3-D, each dot in its colour; centers as crosses drawn on top, with an arrow
-    from moved_from (the centers before a step) when given."""
-    ax.computed_zorder = False   # draw in call order, so that no dot hides a cross
+def scatter_rgb(ax, points, colors, title, centers=None, starts=None):
+    """Scatter RGB points in 3-D, each dot in its colour. Markers, the same in every figure: starting
+    centroids (starts) as large open circles, centroids after updates (centers) as crosses."""
+    ax.computed_zorder = False   # draw in call order, so that no dot hides a marker
     ax.scatter(*np.asarray(points).T, c=np.asarray(colors) / 255, s=5, depthshade=False)
+    if starts is not None:
+        ax.scatter(*np.asarray(starts, dtype=float).T, s=220, facecolors="none", edgecolors="black",
+                   linewidths=2.5, depthshade=False)
     if centers is not None:
         centers = np.asarray(centers, dtype=float)
-        if moved_from is not None:   # the centers before the step: open circles, an arrow to each new one
-            moved_from = np.asarray(moved_from, dtype=float)
-            ax.scatter(*moved_from.T, s=140, facecolors="white", edgecolors="black", linewidths=2,
-                       depthshade=False)
-            for old, new in zip(moved_from, centers, strict=True):
-                ax.quiver(*old, *(new - old), color="black", linewidth=2.5, arrow_length_ratio=0.3)
         ax.scatter(*centers.T, c=np.clip(centers, 0, 255) / 255, s=300, marker="X", edgecolors="black",
                    linewidths=2, depthshade=False)
     ax.set(xlabel="red", ylabel="green", xlim=(0, 255), ylim=(0, 255), zlim=(0, 255), title=title)
     ax.set_zlabel("blue", labelpad=8)
     ax.view_init(elev=20, azim=-60)
+
+
+def show_update(points, colors, starts, after, alt):
+    """One update step seen from above the blue axis (red against green): the pixels in colors, each
+    start (open circle) with an arrow to the centroid after the update (cross), both labelled in RGB."""
+    fig, ax = plt.subplots(figsize=(7, 6.2))
+    ax.scatter(*np.asarray(points)[:, :2].T, c=np.asarray(colors) / 255, s=5, alpha=0.5)
+    for old, new in zip(np.asarray(starts, dtype=float), np.asarray(after, dtype=float), strict=True):
+        ax.annotate("", xy=new[:2], xytext=old[:2], zorder=3,
+                    arrowprops={"arrowstyle": "-|>,head_length=0.8,head_width=0.45", "lw": 2.5,
+                                "color": "black", "shrinkA": 9, "shrinkB": 11})
+        ax.scatter(*old[:2], s=220, facecolors="none", edgecolors="black", linewidths=2.5, zorder=4)
+        ax.scatter(*new[:2], s=300, marker="X", c=[np.clip(new, 0, 255) / 255], edgecolors="black",
+                   linewidths=2, zorder=4)
+        side = 1 if new[0] >= old[0] else -1   # labels on the far sides, away from the arrow
+        for point, word, towards in [(old, "start", -side), (new, "mean", side)]:
+            ax.annotate(f"{word} {tuple(int(v) for v in np.rint(point))}", point[:2], zorder=5,
+                        xytext=(14 * towards, -16 if word == "start" else 10), textcoords="offset points",
+                        ha="left" if towards > 0 else "right", fontsize=9,
+                        bbox={"boxstyle": "round", "fc": "white", "alpha": 0.85})
+    ax.scatter([], [], s=150, facecolors="none", edgecolors="black", linewidths=2, label="start")
+    ax.scatter([], [], s=150, marker="X", c="0.6", edgecolors="black", label="mean after one update")
+    ax.legend(loc="upper left")
+    ax.set(xlabel="red", ylabel="green", xlim=(0, 255), ylim=(0, 255), aspect="equal",
+           title="One update, seen along the blue axis (red against green)")
+    show(fig, alt)
 
 
 def rgb_axes(n=2, width=10.0, height=5.0):
@@ -195,15 +218,6 @@ def jpeg_within(picture, max_bytes):
         middle = (low + high) // 2
         low, high = (middle, high) if len(jpeg_bytes(picture, middle)) <= max_bytes else (low, middle)
     return max(low, 1), jpeg_bytes(picture, max(low, 1))
-
-
-def quantize_onto(photo, palette, dither):
-    """Pillow's mapping of an RGB Pillow image onto our palette (a (k, 3) uint8 array), with
-    Floyd-Steinberg dithering or without; a palette image. Pillow takes the palette from a palette image,
-    so a 1 x 1 one carries it."""
-    carrier = palette_image(palette, np.zeros((1, 1), dtype=np.uint8))
-    method = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
-    return photo.quantize(palette=carrier, dither=method)
 
 
 def decoded(data):
