@@ -33,13 +33,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 import colorquant
 from benchmarks.compress_benchmark import make_big_photo
 from benchmarks.samples import PHOTOS, tulips_feathered, write_samples
+from tests.pictures import icon_sheet  # the tests' icon sheet (tests/ is a namespace package here)
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "perceptual"
@@ -139,28 +140,6 @@ def print_dither(paths, have_pngquant):
                 psnr, _, difference = scores(original, result[..., :3])
                 cells.append(f"{psnr:.2f} dB, {difference:.2f}, {len(data) / 1000:.1f} kB")
             print(f"| {name} | {strength:g} | " + " | ".join(cells) + " |")
-
-
-def icon_sheet():
-    """8 anti-aliased icons on a transparent 256 x 128 canvas (as tests/pictures.py draws it)."""
-    scale, size = 4, 64
-    big = Image.new("RGBA", (256 * scale, 128 * scale), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(big)
-    colors = [(220, 40, 40), (40, 160, 60), (30, 90, 200), (240, 200, 20), (150, 60, 180), (20, 170, 170),
-              (250, 120, 30), (60, 60, 60)]
-    for i, color in enumerate(colors):
-        left, top, margin = (i % 4) * size * scale, (i // 4) * size * scale, 8 * scale
-        box = (left + margin, top + margin, left + (size - 8) * scale, top + (size - 8) * scale)
-        if i % 3 == 0:
-            draw.ellipse(box, fill=color + (255,))
-        elif i % 3 == 1:
-            draw.rounded_rectangle(box, radius=10 * scale, fill=color + (255,))
-        else:
-            corners = [(left + 32 * scale, box[1]), (box[2], box[3]), (box[0], box[3])]
-            draw.polygon(corners, fill=color + (255,))
-        draw.ellipse((left + 26 * scale, top + 26 * scale, left + 38 * scale, top + 38 * scale),
-                     fill=(255, 255, 255, 255))
-    return big.resize((256, 128), Image.Resampling.LANCZOS)
 
 
 def print_transparent(have_pngquant):

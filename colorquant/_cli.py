@@ -1,5 +1,6 @@
 """The command line ``colorquant``, modelled on pngquant."""
 import argparse
+import contextlib
 import errno
 import io
 import math
@@ -266,6 +267,22 @@ def _verbose_scores(result, pixels, args):
     return f", ΔE2000 {difference:.2f}" + (" (on a sample of 2**20 pixels)" if sampled else "")
 
 
+@contextlib.contextmanager
+def _notes(prefix):
+    """Collect the warnings raised while one file is done; then print each different one once to stderr,
+    as '<prefix>: note: <message>' (not Python's warning lines). Deprecations are left out: they are for
+    developers, not for a user of the command."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.simplefilter("ignore", category)
+        try:
+            yield
+        finally:
+            for note in dict.fromkeys(str(warning.message) for warning in caught):
+                _say(sys.stderr, f"{prefix}: note: {note}")
+
+
 def _run_shared(args):
     """--shared: read every input, fit one palette to all, write each with it; return the exit status.
 
@@ -278,10 +295,7 @@ def _run_shared(args):
     start = time.perf_counter()
     for number, file in enumerate(args.files, 1):
         prefix = f"[{number}/{total}] {_display(file)}"
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-                warnings.simplefilter("ignore", category)
+        with _notes(prefix):
             try:
                 target = _output_path(file, args, args.colors)
                 _check_target(target, args, inputs)
@@ -293,8 +307,6 @@ def _run_shared(args):
             except Exception as error:  # noqa: BLE001 - reported; then nothing is written
                 failed = True
                 _say(sys.stderr, f"{prefix}: error: {type(error).__name__}: {error}")
-        for note in dict.fromkeys(str(warning.message) for warning in caught):
-            _say(sys.stderr, f"{prefix}: note: {note}")
     if failed:
         _say(sys.stderr, "colorquant: --shared: nothing written; the shared palette needs every input")
         return _EXIT_FAILED
@@ -511,10 +523,7 @@ def _run(args):
     statuses = []
     for number, file in enumerate(args.files, 1):
         prefix = f"[{number}/{len(args.files)}] {_display(file)}"
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-                warnings.simplefilter("ignore", category)
+        with _notes(prefix):
             try:
                 line = _compress_file(file, args, inputs)
             except BrokenPipeError:      # stdout closed: not this file's fault; main ends the run quietly
@@ -527,8 +536,6 @@ def _run(args):
                 message = f"{prefix}: error: {type(error).__name__}: {error}"
             else:
                 status = 0
-        for note in dict.fromkeys(str(warning.message) for warning in caught):
-            _say(sys.stderr, f"{prefix}: note: {note}")
         if line is None:
             _say(sys.stderr, message)
         else:
