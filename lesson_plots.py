@@ -87,7 +87,9 @@ def ink_for(color):
 
 
 def show_palette(colors, shares, title, alt, per_row=8):
-    """One swatch per colour, labelled with its RGB value and its share of the pixels."""
+    """One swatch per colour, labelled with its RGB value and its share of the pixels, dark to light."""
+    order = np.argsort(np.asarray(colors) @ np.array([0.3, 0.59, 0.11]), kind="stable")   # by brightness
+    colors, shares = np.asarray(colors)[order], np.asarray(shares)[order]
     per_row = min(per_row, len(colors))
     rows = -(-len(colors) // per_row)
     fig, ax = plt.subplots(figsize=(9, 0.85 * rows + 0.95))
