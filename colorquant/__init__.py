@@ -31,6 +31,7 @@ The package is laid out by concern, one private module each, in the order a phot
 - ``_order`` : order the palette so that the PNG compresses well;
 - ``_png`` : `png_bytes`, the PNG writer;
 - ``_metrics`` : `psnr` and `delta_e`;
+- ``_console`` : the installed command's entry point (one thread for BLAS, numba's optional imports kept out);
 - ``_cli`` : the command line::
 
     colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither[=LEVEL]]

@@ -1,6 +1,6 @@
-"""``python -m colorquant``: the command line."""
+"""``python -m colorquant``: the command line, run as the installed command runs it."""
 import sys
 
-from ._cli import main
+from ._console import run
 
-sys.exit(main())
+sys.exit(run())

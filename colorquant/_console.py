@@ -1,0 +1,28 @@
+"""The ``colorquant`` command's entry point (``[project.scripts]`` and ``python -m colorquant``).
+
+`run` prepares the process for the command line alone, which a library must not do to its host program,
+then runs `colorquant._cli.main`. What it does pays for a process that quantizes one photo and ends:
+
+- the BLAS and OpenMP thread pools get one thread, unless the user set their size: the command's matrix
+  products are small (K-means runs in one thread anyway), and a pool's threads cost their start;
+- numba is kept from importing optional packages the command never uses, when they are installed and not
+  imported already: SciPy (numba's linear algebra), coverage (its coverage plug-in) and cffi (calling C
+  functions), which took most of the time of the first call of a compiled kernel.
+"""
+import os
+import sys
+
+_ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_NOT_NEEDED = ("scipy", "coverage", "cffi")
+
+
+def run():
+    """The command line in a process of its own: returns main's exit status."""
+    for name in _ONE_THREAD:
+        os.environ.setdefault(name, "1")
+    for name in _NOT_NEEDED:
+        if name not in sys.modules:
+            sys.modules[name] = None   # importing it raises ImportError: numba takes it as not installed
+    from ._cli import main
+
+    return main()
