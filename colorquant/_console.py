@@ -7,20 +7,22 @@ then runs `colorquant._cli.main`. What it does pays for a process that quantizes
   products are small (K-means runs in one thread anyway), and a pool's threads cost their start;
 - numba is kept from importing optional packages the command never uses, when they are installed and not
   imported already: SciPy (numba's linear algebra), coverage (its coverage plug-in) and cffi (calling C
-  functions), which took most of the time of the first call of a compiled kernel.
+  functions), which took most of the time of the first call of a compiled kernel; and PyYAML, which numba
+  needs only to read a ``.numba_config.yaml`` in the current folder (kept when there is one).
 """
 import os
 import sys
 
 _ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _NOT_NEEDED = ("scipy", "coverage", "cffi")
+_NUMBA_CONFIG = ".numba_config.yaml"   # numba's configuration file, read with PyYAML from the current folder
 
 
 def run():
     """The command line in a process of its own: returns main's exit status."""
     for name in _ONE_THREAD:
         os.environ.setdefault(name, "1")
-    for name in _NOT_NEEDED:
+    for name in _NOT_NEEDED + (() if os.path.isfile(_NUMBA_CONFIG) else ("yaml",)):
         if name not in sys.modules:
             sys.modules[name] = None   # importing it raises ImportError: numba takes it as not installed
     from ._cli import main
