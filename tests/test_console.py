@@ -2,7 +2,8 @@
 
 `import colorquant` loads no NumPy, Pillow or numba; each public name is imported when first used, and
 numba only when a fit needs the compiled kernels. run(), the installed command's entry point, gives the
-same files as compress_image and png_bytes, on a file and on stdin, and keeps what the user set.
+same files as compress_image and png_bytes, on a file and on stdin, keeps what the user set, and ends
+the process with main's status after the atexit functions.
 Both are checked in fresh processes (two subprocesses, run side by side), as a user meets them.
 """
 import json
@@ -34,11 +35,12 @@ print(json.dumps(found))
 """
 
 RUN = """
-import json, os, sys
+import atexit, json, os, sys
 from colorquant._console import run
-status = run()
-print(json.dumps({"status": status, "threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-                  "scipy": sys.modules.get("scipy") is not None}), file=sys.stderr)
+atexit.register(lambda: print(json.dumps({"threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                                          "scipy": sys.modules.get("scipy") is not None}), file=sys.stderr))
+run()
+print("run() returned", file=sys.stderr)   # it must not: it ends the process with main's status
 """
 
 
@@ -85,11 +87,11 @@ def test_import_then_fits_in_a_fresh_process_and_run_on_a_file_and_stdin(tmp_pat
     assert found == {"import": [], "dir": [], "small fit": False, "large fit": True}
 
     file_run = json.loads(done["file"][1].decode().strip().splitlines()[-1])
-    assert file_run == {"status": 0, "threads": "2", "scipy": False}
+    assert file_run == {"threads": "2", "scipy": False}
     expected = png_bytes(compress_image(tmp_path / "noise.png", 256, seed=0))
     assert (tmp_path / "noise_k256.png").read_bytes() == expected
     assert done["file"][0].decode().startswith("[1/1] noise_k256.png: ")
 
     stdin_run = json.loads(done["stdin"][1].decode().strip().splitlines()[-1])
-    assert stdin_run == {"status": 0, "threads": "1", "scipy": False}
+    assert stdin_run == {"threads": "1", "scipy": False}
     assert done["stdin"][0] == png_bytes(compress_image(tmp_path / "photo.png", 8, seed=0))
