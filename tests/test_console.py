@@ -2,10 +2,12 @@
 
 `import colorquant` loads no NumPy, Pillow or numba; each public name is imported when first used, and
 numba only when a fit needs the compiled kernels. run(), the installed command's entry point, gives the
-same files as compress_image and png_bytes, on a file and on stdin, keeps what the user set, and ends
-the process with main's status after the atexit functions.
+same files as compress_image and png_bytes, on a file and on stdin, keeps what the user set, keeps
+numba's optional imports out unless a numba extension is installed, and ends the process with main's
+status after the atexit functions.
 Both are checked in fresh processes (two subprocesses, run side by side), as a user meets them.
 """
+import importlib.util
 import json
 import os
 import subprocess
@@ -44,6 +46,17 @@ print("run() returned", file=sys.stderr)   # it must not: it ends the process wi
 """
 
 
+def _numba_extension(folder):
+    """A folder holding a module and its distribution's metadata that declares a numba extension."""
+    folder.mkdir()
+    (folder / "fakeext.py").write_text("def init():\n    pass\n")
+    metadata = folder / "fakeext-1.0.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeext\nVersion: 1.0\n")
+    (metadata / "entry_points.txt").write_text("[numba_extensions]\ninit = fakeext:init\n")
+    return folder
+
+
 def _env(**extra):
     env = {key: value for key, value in os.environ.items()
            if key not in ("PYTHONPATH", "OPENBLAS_NUM_THREADS")}
@@ -75,11 +88,16 @@ def test_import_then_fits_in_a_fresh_process_and_run_on_a_file_and_stdin(tmp_pat
         "file": subprocess.Popen([sys.executable, "-c", RUN, "-k", "256", "noise.png"], cwd=tmp_path,
                                  env=_env(OPENBLAS_NUM_THREADS="2"), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE),
+        # the same with a numba extension installed: numba's optional imports are then left alone
+        "extension": subprocess.Popen(
+            [sys.executable, "-c", RUN, "-k", "256", "--out-dir", "out", "noise.png"], cwd=tmp_path,
+            env=_env(PYTHONPATH=str(_numba_extension(tmp_path / "ext"))), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE),
         "stdin": subprocess.Popen([sys.executable, "-c", RUN, "-k", "8", "-"], cwd=tmp_path, env=_env(),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
     }
     done = {"stdin": started["stdin"].communicate((tmp_path / "photo.png").read_bytes(), 120)}
-    done |= {name: started[name].communicate(timeout=120) for name in ("imports", "file")}
+    done |= {name: started[name].communicate(timeout=120) for name in ("imports", "file", "extension")}
     for name, process in started.items():
         assert process.returncode == 0, (name, done[name][1].decode())
 
@@ -91,6 +109,11 @@ def test_import_then_fits_in_a_fresh_process_and_run_on_a_file_and_stdin(tmp_pat
     expected = png_bytes(compress_image(tmp_path / "noise.png", 256, seed=0))
     assert (tmp_path / "noise_k256.png").read_bytes() == expected
     assert done["file"][0].decode().startswith("[1/1] noise_k256.png: ")
+
+    extension_run = json.loads(done["extension"][1].decode().strip().splitlines()[-1])
+    assert extension_run == {"threads": "1", "scipy": importlib.util.find_spec("scipy") is not None}
+    assert b"failed to load" not in done["extension"][1]
+    assert (tmp_path / "out" / "noise_k256.png").read_bytes() == expected
 
     stdin_run = json.loads(done["stdin"][1].decode().strip().splitlines()[-1])
     assert stdin_run == {"threads": "1", "scipy": False}
