@@ -24,12 +24,15 @@ _NUMBA_CONFIG = ".numba_config.yaml"   # numba's configuration file, read with P
 
 
 class _BeforeNumba:
-    """An import hook that acts once, when numba is first imported, and then leaves sys.meta_path."""
+    """An import hook that acts once, when numba is first imported. It stays in sys.meta_path (removing
+    it while the import system walks that list would skip the next finder), finding nothing."""
+
+    done = False
 
     def find_spec(self, name, path=None, target=None):
         """None: numba is found by the usual finders; but first, its optional imports are kept out."""
-        if name == "numba":
-            sys.meta_path.remove(self)
+        if name == "numba" and not self.done:
+            self.done = True
             _keep_out_of_numba()
 
 
