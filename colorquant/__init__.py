@@ -31,19 +31,36 @@ The package is laid out by concern, one private module each, in the order a phot
 - ``_order`` : order the palette so that the PNG compresses well;
 - ``_png`` : `png_bytes`, the PNG writer;
 - ``_metrics`` : `psnr` and `delta_e`;
+- ``_console`` : the installed command's entry point (one thread for BLAS, numba's optional imports kept out);
 - ``_cli`` : the command line::
 
     colorquant [-k N] [--min-psnr DB] [--skip-if-larger] [--seed S] [--dither[=LEVEL]]
                [--space rgb|oklab] [--shared | --palette FILE] [-v]
                [-o OUT | --out-dir DIR] [--force] [--strip] FILE... | -
 """
-from ._cli import main
-from ._kmeans import nearest
-from ._metrics import delta_e, psnr
-from ._png import png_bytes
-from ._quantize import compress_image, compress_images, palette_image
-from ._read import load_rgb
+import importlib as _importlib
+
 from ._version import __version__ as __version__
 
 __all__ = ["compress_image", "compress_images", "delta_e", "load_rgb", "main", "nearest", "palette_image",
            "png_bytes", "psnr"]
+
+# Each public name's module, imported when the name is first used (PEP 562): ``import colorquant`` alone
+# loads no NumPy, Pillow or numba, so the command line and a program that imports colorquant start sooner.
+_HOMES = {"compress_image": "_quantize", "compress_images": "_quantize", "delta_e": "_metrics",
+          "load_rgb": "_read", "main": "_cli", "nearest": "_kmeans", "palette_image": "_quantize",
+          "png_bytes": "_png", "psnr": "_metrics"}
+
+
+def __getattr__(name):
+    """A public name, imported from its module on first use and then kept in the package."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,6 +1,4 @@
-"""``python -m colorquant``: the command line."""
-import sys
+"""``python -m colorquant``: the command line, run as the installed command runs it."""
+from ._console import run
 
-from ._cli import main
-
-sys.exit(main())
+run()

@@ -97,8 +97,9 @@ def _color_histogram(points, weights, bits):
     cell_id = np.zeros(len(points), dtype=np.int64)
     for channel in range(points.shape[1]):
         cell_id = (cell_id << bits) | (points[:, channel].astype(np.int64) >> (8 - bits))
-    if bits * points.shape[1] <= _DENSE_GRID_BITS:   # a small grid: count every cell, occupied or not
-        cell_of, cells_total = cell_id, 1 << (bits * points.shape[1])
+    if bits * points.shape[1] <= _DENSE_GRID_BITS:   # a small grid: its occupied cells numbered by counting
+        present = np.bincount(cell_id, minlength=1 << (bits * points.shape[1])) > 0
+        cell_of, cells_total = (np.cumsum(present) - 1)[cell_id], int(np.count_nonzero(present))
     else:                                           # a large one: number the occupied cells (a sort)
         occupied, cell_of = np.unique(cell_id, return_inverse=True)
         cells_total = len(occupied)

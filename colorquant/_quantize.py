@@ -206,7 +206,8 @@ class _Quantized:
 
     def color_count(self):
         """How many distinct colours (RGBA: an entry's alpha counts) the result's pixels show."""
-        return len(np.unique(self.palette[self.counts > 0], axis=0))
+        # A set of the used entries' bytes: np.unique(axis=0) would first import numpy.ma (7 ms of a process).
+        return len({entry.tobytes() for entry in self.palette[self.counts > 0]})
 
 
 def _quantize_opaque(pixels, n_colors, seed, dither, space):
