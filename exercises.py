@@ -14,6 +14,7 @@ import dis
 import functools
 import itertools
 import math
+import textwrap
 from unittest import mock
 
 import numpy as np
@@ -49,7 +50,8 @@ def exercise(name, not_yet):
                 text = str(hint)
             except Exception as error:  # noqa: BLE001 - a result so unusual that the check tripped over it
                 text = f"Not quite: the check could not use your result ({describe(error)})."
-            print(text)
+            # Wrapped at spaces: a long line would be broken mid-word by a narrow notebook output area.
+            print("\n".join(textwrap.fill(line, 100, break_long_words=False) for line in text.splitlines()))
 
         check.__name__ = check.__qualname__ = f"check_{name}"
         check.__doc__ = message.__doc__

@@ -19,8 +19,10 @@ def assert_hint(capsys, check, args, words):
     """The check answers the mistake with "Not quite:" and a hint holding each of the words."""
     out = printed(capsys, check, *args)
     assert out.startswith("Not quite:"), out
+    assert max(len(line) for line in out.splitlines()) <= 100, out   # wrapped for a narrow output area
+    flat = " ".join(out.split())   # the hint's words, across its line breaks
     for word in words:
-        assert word in out, out
+        assert word in flat, out
 
 
 # --- learner answers: right ones written several ways, and typical mistakes -----------------------------
