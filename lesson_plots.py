@@ -54,8 +54,9 @@ def show_images(images, titles, alt, ncols=None, width=9.0, credit=True):
     show(fig, alt, credit)
 
 
-def show_native(images, titles, alt, gap=16):
-    """Show images side by side at their own size: one image pixel per screen pixel, no scaling."""
+def show_native(images, titles, alt, gap=16, credit=True):
+    """Show images side by side at their own size: one image pixel per screen pixel, no scaling
+    (credit=False for pictures that are not the photo)."""
     dpi = plt.rcParams["figure.dpi"]
     height = max(image.shape[0] for image in images)
     width = sum(image.shape[1] for image in images) + gap * (len(images) - 1)
@@ -69,7 +70,7 @@ def show_native(images, titles, alt, gap=16):
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
         left += w + gap
-    show(fig, alt, credit=True, layout=False)
+    show(fig, alt, credit=credit, layout=False)
 
 
 def crop_box(picture, top, left, size=120, width=None):

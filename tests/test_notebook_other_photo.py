@@ -139,7 +139,7 @@ def test_every_figure_of_the_photo_carries_a_legible_credit(other_run):
     _, _, _, notebook = other_run
     probes = probe_lines(notebook, "FIGURE ")
     photo_figures = [line for line in probes if "photo=True" in line]
-    assert len(photo_figures) >= 8, probes
+    assert len(photo_figures) >= 7, probes   # the photo, its crops and 3-D scatters of its pixels
     for line in photo_figures:
         size = float(line.split("credit_size=")[1])
         assert size >= 8, f"a figure of the photo has no legible credit: {line}"
