@@ -18,6 +18,7 @@ from skimage import color as skcolor
 from colorquant import palette_image, png_bytes
 
 CREDIT = ""   # set by set_photo_credit: printed under every figure of the photo
+BRIGHTNESS = np.array([0.3, 0.59, 0.11])   # weights of R, G and B in a colour's brightness
 
 
 def set_photo_credit(photo_credit):
@@ -84,12 +85,17 @@ def crop_box(picture, top, left, size=120, width=None):
 
 def ink_for(color):
     """Black or white, whichever reads better on this RGB colour."""
-    return "white" if np.dot(color, [0.3, 0.59, 0.11]) < 128 else "black"
+    return "white" if np.dot(color, BRIGHTNESS) < 128 else "black"
+
+
+def dark_to_light(colors):
+    """The order that sorts RGB colours by brightness, darkest first (ties keep their order)."""
+    return np.argsort(np.asarray(colors) @ BRIGHTNESS, kind="stable")
 
 
 def show_palette(colors, shares, title, alt, per_row=8):
     """One swatch per colour, labelled with its RGB value and its share of the pixels, dark to light."""
-    order = np.argsort(np.asarray(colors) @ np.array([0.3, 0.59, 0.11]), kind="stable")   # by brightness
+    order = dark_to_light(colors)
     colors, shares = np.asarray(colors)[order], np.asarray(shares)[order]
     per_row = min(per_row, len(colors))
     rows = -(-len(colors) // per_row)
@@ -110,7 +116,7 @@ def show_palette_strips(palettes, alt):
     fig, ax = plt.subplots(figsize=(9, 0.36 * len(palettes) + 1.0))
     strips = np.full((len(palettes), most, 3), 255, dtype=np.uint8)
     for row, (k, colors) in enumerate(sorted(palettes.items())):
-        strips[row, :k] = colors[np.argsort(colors @ np.array([0.3, 0.59, 0.11]))]
+        strips[row, :k] = colors[dark_to_light(colors)]
     ax.imshow(strips, aspect="auto", interpolation="nearest")
     ax.set_yticks(range(len(palettes)), [f"k = {k}" for k in sorted(palettes)])
     ax.set_xticks([])
