@@ -1,5 +1,6 @@
 """The checks of exercises.py: placeholder, correct answers written any way, typical mistakes, their hints."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -361,6 +362,9 @@ def test_the_empty_cluster_cases_really_empty_a_cluster():
     (exercises.check_update_centers, lambda X, labels, c: np.rint(update_centers(X, labels, c)), ["rounded"]),
     (exercises.check_update_centers, lambda X, labels, c: c, ["unchanged"]),
     (exercises.check_update_centers, update_nan_when_empty, ["cluster 2 has no points", "NaN", "centers[2]"]),
+    (exercises.check_update_centers,   # the same mistake as written: NumPy's mean of an empty selection
+     lambda X, labels, centers: np.array([X[labels == j].mean(axis=0) for j in range(len(centers))]),
+     ["cluster 2 has no points", "NaN"]),
     (exercises.check_update_centers, update_zero_when_empty, ["cluster 2 has no points", "centers[2]"]),
     (exercises.check_update_centers, update_drop_empty, ["keep a row for the cluster without points"]),
     (exercises.check_kmeans, kmeans_nan_when_empty, ["cluster 3", "NaN", "previous center"]),
@@ -380,7 +384,11 @@ def test_the_empty_cluster_cases_really_empty_a_cluster():
     (exercises.check_largest_k_within, largest_k_gives_up, ["returned None", "k = 1"]),
 ])
 def test_mistakes_get_their_hint(capsys, check, answer, words):
-    assert_hint(capsys, check, (answer,), words)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_hint(capsys, check, (answer,), words)
+    # the hint alone: no NumPy warning (an empty mean, 0 / 0) printed in red beside it
+    assert not [str(warning.message) for warning in caught if issubclass(warning.category, RuntimeWarning)]
 
 
 def test_fit_predict_after_a_sample_is_named(capsys, pixels):
